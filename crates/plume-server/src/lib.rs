@@ -1,0 +1,33 @@
+//! `plume-server`: the self-hostable Plume Open API.
+//!
+//! Start at [`cli`] (the commands), then [`service::Service`] (what a request can do) and
+//! [`worker`] (how a task runs). `docs/ARCHITECTURE.md` has the map and the invariants.
+//!
+//! * [`config`]: TOML file + `PLUME_*` overrides;
+//! * [`db`]: the [`db::Database`] trait and its SQLite implementation (tasks, ledger, keys);
+//! * [`blob`]: the [`blob::BlobStore`] trait and the local-disk store;
+//! * [`executor`]: the [`executor::Executor`] trait that categories plug into;
+//! * [`worker`]: leases, retries, deadlines, graceful shutdown;
+//! * [`tasks`], [`accounts`]: the operations behind the endpoints and the admin commands;
+//! * [`upload`], [`fetch`]: checking uploaded images and fetching image URLs safely;
+//! * [`http`]: routes and handlers; [`metrics`]: Prometheus text.
+
+pub mod accounts;
+pub mod blob;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod executor;
+pub mod fetch;
+pub mod http;
+pub mod metrics;
+pub mod service;
+pub mod tasks;
+pub mod upload;
+pub mod worker;
+
+pub use config::Config;
+pub use executor::{ExecContext, ExecError, ExecOutput, Executor, Executors, OutputImage, OutputVideo};
+pub use service::Service;

@@ -1,0 +1,276 @@
+//! Server configuration: a TOML file, then `PLUME_*` environment overrides, then defaults.
+//!
+//! `plume-server serve` with no file and no variables must give a working server, so every
+//! field has a default and the file may be empty or absent.
+
+use anyhow::{bail, Context};
+use ipnet::IpNet;
+use plume_core::{Category, PriceTable};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (`PLUME_LISTEN`).
+    pub listen: String,
+    /// Folder for the SQLite file and the blobs (`PLUME_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// Base of the file URLs this server hands out (`PLUME_PUBLIC_BASE`); derived from
+    /// `listen` when empty.
+    pub public_base: String,
+    /// Bearer token guarding `/api/admin/*` (`PLUME_ADMIN_TOKEN`); admin HTTP is off when empty.
+    pub admin_token: String,
+    pub limits: Limits,
+    pub queue: QueueConfig,
+    pub fetch: FetchConfig,
+    pub prices: PriceTable,
+    /// Per-category time limits in seconds, overriding the contract's defaults.
+    pub time_limits: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub upload_max_bytes: u64,
+    pub upload_max_pixels: u64,
+    /// Largest JSON request body.
+    pub json_body_max_bytes: usize,
+    /// Requests per minute per API key; 0 turns rate limiting off.
+    pub rate_limit_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Workers per category (how many tasks of it run at once in this process).
+    pub default_concurrency: usize,
+    pub concurrency: BTreeMap<String, usize>,
+    /// How long a claimed task stays ours without renewal.
+    pub lease_seconds: f64,
+    /// How often the dispatcher looks for work when nothing woke it.
+    pub poll_interval_ms: u64,
+    /// Attempts of a task whose executor failed with a retryable error.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt.
+    pub retry_backoff_ms: u64,
+    /// On shutdown, how long running tasks may take to finish.
+    pub shutdown_grace_seconds: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Hosts whose `https` image URLs tasks may name: `images.example.com` or
+    /// `*.cdn.example.com` (any subdomain).
+    pub allow_hosts: Vec<String>,
+    /// Networks that may be fetched although private, loopback or link-local (CIDR).
+    pub allow_private_networks: Vec<String>,
+    /// Extra PEM root certificates to trust (an internal CA).
+    pub extra_root_certs: Vec<PathBuf>,
+    pub timeout_seconds: u64,
+    pub max_redirects: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            public_base: String::new(),
+            admin_token: String::new(),
+            limits: Limits::default(),
+            queue: QueueConfig::default(),
+            fetch: FetchConfig::default(),
+            prices: PriceTable::default(),
+            time_limits: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            upload_max_bytes: 20 * 1024 * 1024,
+            upload_max_pixels: 40_000_000,
+            json_body_max_bytes: 1024 * 1024,
+            rate_limit_per_minute: 0,
+        }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            default_concurrency: 2,
+            concurrency: BTreeMap::new(),
+            lease_seconds: 30.0,
+            poll_interval_ms: 1000,
+            max_attempts: 3,
+            retry_backoff_ms: 2000,
+            shutdown_grace_seconds: 30.0,
+        }
+    }
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            allow_hosts: Vec::new(),
+            allow_private_networks: Vec::new(),
+            extra_root_certs: Vec::new(),
+            timeout_seconds: 30,
+            max_redirects: 3,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `file` (when given), applies `PLUME_*` variables from `env`, and checks the result.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str::<Config>(&text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("PLUME_LISTEN") {
+            config.listen = v;
+        }
+        if let Some(v) = env("PLUME_DATA_DIR") {
+            config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("PLUME_PUBLIC_BASE") {
+            config.public_base = v;
+        }
+        if let Some(v) = env("PLUME_ADMIN_TOKEN") {
+            config.admin_token = v;
+        }
+        if let Some(v) = env("PLUME_FETCH_ALLOW_HOSTS") {
+            config.fetch.allow_hosts = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads the config as `serve` and `admin` do: `--config FILE`, then the process env.
+    pub fn from_process(file: Option<&Path>) -> anyhow::Result<Config> {
+        Config::load(file, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    fn check(&mut self) -> anyhow::Result<()> {
+        self.listen_addr()?;
+        if self.public_base.is_empty() {
+            let addr = self.listen_addr()?;
+            let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+            let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+            self.public_base = format!("http://{host}:{}", addr.port());
+        }
+        self.public_base = self.public_base.trim_end_matches('/').to_string();
+        let base = url::Url::parse(&self.public_base)
+            .with_context(|| format!("public_base {:?} is not a URL", self.public_base))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
+            bail!("public_base {:?} must be an http(s) URL", self.public_base);
+        }
+        for name in self.time_limits.keys().chain(self.queue.concurrency.keys()) {
+            if Category::parse(name).is_none() {
+                bail!("{}", Category::unknown_message(name));
+            }
+        }
+        if self.queue.lease_seconds < 0.2 {
+            bail!("queue.lease_seconds must be at least 0.2");
+        }
+        if self.queue.max_attempts == 0 {
+            bail!("queue.max_attempts must be at least 1");
+        }
+        if self.limits.upload_max_bytes == 0 || self.limits.upload_max_pixels == 0 {
+            bail!("upload limits must be above 0");
+        }
+        self.private_networks()?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
+        self.listen
+            .parse()
+            .with_context(|| format!("listen address {:?} is not IP:PORT", self.listen))
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("plume.db")
+    }
+
+    pub fn blob_root(&self) -> PathBuf {
+        self.data_dir.join("files")
+    }
+
+    pub fn time_limit(&self, category: Category) -> Duration {
+        self.time_limits
+            .get(category.as_str())
+            .map(|s| Duration::from_secs(*s))
+            .unwrap_or_else(|| category.default_time_limit())
+    }
+
+    pub fn concurrency(&self, category: Category) -> usize {
+        *self.queue.concurrency.get(category.as_str()).unwrap_or(&self.queue.default_concurrency)
+    }
+
+    pub fn private_networks(&self) -> anyhow::Result<Vec<IpNet>> {
+        self.fetch
+            .allow_private_networks
+            .iter()
+            .map(|n| {
+                n.parse::<IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .with_context(|| format!("fetch.allow_private_networks: {n:?} is not a CIDR"))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn defaults_give_a_working_server() {
+        let c = Config::load(None, no_env).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert_eq!(c.public_base, "http://127.0.0.1:8080");
+        assert_eq!(c.db_path(), PathBuf::from("./data/plume.db"));
+        assert_eq!(c.time_limit(Category::Veo), Duration::from_secs(6 * 3600));
+    }
+
+    #[test]
+    fn env_overrides_the_file() {
+        let dir = std::env::temp_dir().join(format!("plume-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nadmin_token = \"file\"\n[prices]\nveo = 70\n[queue.concurrency]\nveo = 4\n").unwrap();
+        let env = |name: &str| (name == "PLUME_ADMIN_TOKEN").then(|| "env".to_string());
+        let c = Config::load(Some(&file), env).unwrap();
+        assert_eq!(c.admin_token, "env");
+        assert_eq!(c.public_base, "http://127.0.0.1:9000");
+        assert_eq!(c.prices.veo, 70);
+        assert_eq!(c.concurrency(Category::Veo), 4);
+        assert_eq!(c.concurrency(Category::RemoveBg), 2);
+        std::fs::write(&file, "listen = 5\n").unwrap();
+        let e = format!("{:#}", Config::load(Some(&file), no_env).unwrap_err());
+        assert!(e.contains("c.toml"), "{e}");
+        std::fs::write(&file, "[time_limits]\nbanana = 5\n").unwrap();
+        assert!(Config::load(Some(&file), no_env).is_err());
+        std::fs::write(&file, "lisen = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file), no_env).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

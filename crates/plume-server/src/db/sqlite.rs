@@ -1,0 +1,525 @@
+//! SQLite implementation of [`Database`]: the zero-setup backend.
+//!
+//! One file in WAL mode. Writes go through a pool of exactly one connection and every
+//! read-then-write transaction starts with `BEGIN IMMEDIATE`, so in-process writers queue
+//! fairly and a writer from another process (the `admin` commands) waits on the busy timeout
+//! instead of failing with a snapshot conflict. Reads use their own small pool and never
+//! block on writers. `synchronous = FULL`: a committed ledger entry survives power loss.
+
+use super::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+const SCHEMA: &str = include_str!("schema_sqlite.sql");
+const SCHEMA_VERSION: i64 = 1;
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+pub struct SqliteDatabase {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+fn db_err(e: sqlx::Error) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) => {
+            // Primary codes 5 (BUSY) and 6 (LOCKED), with their extended forms.
+            let code: i64 = d.code().and_then(|c| c.parse().ok()).unwrap_or(0);
+            if matches!(code & 0xff, 5 | 6) {
+                return DbError::Busy;
+            }
+            DbError::Other(e.to_string())
+        }
+        sqlx::Error::PoolTimedOut => DbError::Busy,
+        _ => DbError::Other(e.to_string()),
+    }
+}
+
+fn json_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
+}
+
+fn json_col(row: &SqliteRow, col: &str) -> DbResult<Option<Value>> {
+    let text: Option<String> = row.try_get(col).map_err(db_err)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::Other(format!("column {col}: {e}"))))
+        .transpose()
+}
+
+fn task_from_row(row: &SqliteRow) -> DbResult<TaskRecord> {
+    let get_i64 = |c: &str| row.try_get::<i64, _>(c).map_err(db_err);
+    let category: String = row.try_get("category").map_err(db_err)?;
+    let status = get_i64("status")?;
+    Ok(TaskRecord {
+        id: get_i64("id")?,
+        user_id: get_i64("user_id")?,
+        category: Category::parse(&category).ok_or_else(|| DbError::Other(format!("unknown category {category}")))?,
+        task_type: row.try_get("task_type").map_err(db_err)?,
+        title: row.try_get("title").map_err(db_err)?,
+        project_id: row.try_get("project_id").map_err(db_err)?,
+        widget_mapping: json_col(row, "widget_mapping")?,
+        content: json_col(row, "content")?.unwrap_or(Value::Null),
+        status: TaskStatus::from_code(status).ok_or_else(|| DbError::Other(format!("unknown status {status}")))?,
+        progress: get_i64("progress")?,
+        output: json_col(row, "output")?,
+        error_code: row.try_get("error_code").map_err(db_err)?,
+        error_message: row.try_get("error_message").map_err(db_err)?,
+        credits_cost: get_i64("credits_cost")?,
+        upstream_job: json_col(row, "upstream_job")?,
+        attempts: get_i64("attempts")?,
+        created_at: get_i64("created_at")?,
+        started_at: row.try_get("started_at").map_err(db_err)?,
+        finished_at: row.try_get("finished_at").map_err(db_err)?,
+        deadline_at: get_i64("deadline_at")?,
+    })
+}
+
+impl SqliteDatabase {
+    /// Opens (creating when missing) the database file and brings its schema up to date.
+    pub async fn open(path: &Path) -> DbResult<SqliteDatabase> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbError::Other(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
+        let db = SqliteDatabase {
+            read: SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(false))
+                .await
+                .map_err(db_err)?,
+            write,
+        };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> DbResult<()> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(DbError::Other(format!(
+                "database schema version {version} is newer than this server ({SCHEMA_VERSION}); upgrade plume-server"
+            )));
+        }
+        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(db_err)?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).execute(&mut *tx).await.map_err(db_err)?;
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+#[async_trait]
+impl Database for SqliteDatabase {
+    async fn create_user(&self, name: &str) -> DbResult<i64> {
+        sqlx::query_scalar("INSERT INTO users (name, created_at) VALUES (?1, ?2) RETURNING id")
+            .bind(name)
+            .bind(now_millis())
+            .fetch_one(&self.write)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn user_exists(&self, user_id: i64) -> DbResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = ?1")
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(found.is_some())
+    }
+
+    async fn create_key(&self, user_id: i64, key_hash: &str, key_prefix: &str) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO api_keys (user_id, key_hash, key_prefix, created_at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(key_hash)
+        .bind(key_prefix)
+        .bind(now_millis())
+        .fetch_one(&self.write)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn find_key(&self, key_hash: &str) -> DbResult<Option<KeyRecord>> {
+        let row = sqlx::query("SELECT id, user_id, disabled FROM api_keys WHERE key_hash = ?1")
+            .bind(key_hash)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(KeyRecord {
+                key_id: r.try_get("id").map_err(db_err)?,
+                user_id: r.try_get("user_id").map_err(db_err)?,
+                disabled: r.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    async fn disable_key(&self, key_hash: &str) -> DbResult<bool> {
+        let done = sqlx::query("UPDATE api_keys SET disabled = 1 WHERE key_hash = ?1")
+            .bind(key_hash)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn topup(&self, user_id: i64, amount: i64) -> DbResult<i64> {
+        let now = now_millis();
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let balance: i64 = sqlx::query_scalar(
+            "INSERT INTO credit_accounts (user_id, balance, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id) DO UPDATE SET balance = balance + excluded.balance, updated_at = excluded.updated_at
+             RETURNING balance",
+        )
+        .bind(user_id)
+        .bind(amount)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        sqlx::query("INSERT INTO ledger (user_id, kind, amount, created_at) VALUES (?1, 'topup', ?2, ?3)")
+            .bind(user_id)
+            .bind(amount)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(balance)
+    }
+
+    async fn balance(&self, user_id: i64) -> DbResult<Option<i64>> {
+        sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = ?1")
+            .bind(user_id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn ledger_totals(&self, user_id: Option<i64>) -> DbResult<LedgerTotals> {
+        let rows = sqlx::query(
+            "SELECT kind, COALESCE(SUM(amount), 0) AS total FROM ledger WHERE ?1 IS NULL OR user_id = ?1 GROUP BY kind",
+        )
+        .bind(user_id)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        let mut totals = LedgerTotals::default();
+        for row in rows {
+            let kind: String = row.try_get("kind").map_err(db_err)?;
+            let total: i64 = row.try_get("total").map_err(db_err)?;
+            match kind.as_str() {
+                "topup" => totals.topup = total,
+                "reserve" => totals.reserve = total,
+                "capture" => totals.capture = total,
+                "refund" => totals.refund = total,
+                _ => {}
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn create_task(&self, t: NewTask, now: Millis) -> DbResult<CreateOutcome> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        if let Some((key, hash)) = &t.idempotency {
+            // A key older than the window is free again.
+            sqlx::query("UPDATE tasks SET idempotency_key = NULL WHERE user_id = ?1 AND idempotency_key = ?2 AND created_at < ?3")
+                .bind(t.user_id)
+                .bind(key)
+                .bind(now - IDEMPOTENCY_WINDOW_MS)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let existing = sqlx::query("SELECT * FROM tasks WHERE user_id = ?1 AND idempotency_key = ?2")
+                .bind(t.user_id)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if let Some(row) = existing {
+                let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
+                let record = task_from_row(&row)?;
+                tx.commit().await.map_err(db_err)?;
+                return Ok(if stored.as_deref() == Some(hash.as_str()) {
+                    CreateOutcome::Existing(record)
+                } else {
+                    CreateOutcome::IdempotencyConflict
+                });
+            }
+        }
+        let balance: Option<i64> = sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = ?1")
+            .bind(t.user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let Some(balance) = balance else {
+            return Ok(CreateOutcome::NoAccount);
+        };
+        if balance < t.credits_cost {
+            return Ok(CreateOutcome::Insufficient { balance });
+        }
+        let debited = sqlx::query(
+            "UPDATE credit_accounts SET balance = balance - ?1, updated_at = ?2 WHERE user_id = ?3 AND balance >= ?1",
+        )
+        .bind(t.credits_cost)
+        .bind(now)
+        .bind(t.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if debited.rows_affected() != 1 {
+            return Ok(CreateOutcome::Insufficient { balance });
+        }
+        let (idem_key, idem_hash) = match &t.idempotency {
+            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+            None => (None, None),
+        };
+        let row = sqlx::query(
+            "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
+                                credits_cost, idempotency_key, request_hash, deadline_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12) RETURNING *",
+        )
+        .bind(t.user_id)
+        .bind(t.category.as_str())
+        .bind(t.task_type)
+        .bind(&t.title)
+        .bind(&t.project_id)
+        .bind(json_text(&t.widget_mapping))
+        .bind(t.content.to_string())
+        .bind(t.credits_cost)
+        .bind(idem_key)
+        .bind(idem_hash)
+        .bind(t.deadline_at)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let record = task_from_row(&row)?;
+        if t.credits_cost > 0 {
+            sqlx::query("INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES (?1, ?2, 'reserve', ?3, ?4)")
+                .bind(t.user_id)
+                .bind(record.id)
+                .bind(t.credits_cost)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(CreateOutcome::Created(record))
+    }
+
+    async fn task(&self, id: i64) -> DbResult<Option<TaskRecord>> {
+        let row = sqlx::query("SELECT * FROM tasks WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn tasks_of(&self, user_id: i64, ids: &[i64]) -> DbResult<Vec<TaskRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The ids go in as one JSON array so the statement stays the same for any count.
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE user_id = ?1 AND id IN (SELECT value FROM json_each(?2)) ORDER BY id",
+        )
+        .bind(user_id)
+        .bind(serde_json::to_string(ids).unwrap_or_default())
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn list_tasks(&self, status: Option<TaskStatus>, limit: i64) -> DbResult<Vec<TaskRecord>> {
+        let rows = sqlx::query("SELECT * FROM tasks WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2")
+            .bind(status.map(|s| i64::from(s.code())))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn finish(&self, id: i64, terminal: &Terminal, owner: Option<&str>, now: Millis) -> DbResult<bool> {
+        debug_assert!(terminal.status.is_terminal());
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let row = sqlx::query(
+            "UPDATE tasks SET status = ?1, output = ?2, error_code = ?3, error_message = ?4, finished_at = ?5,
+                              lease_owner = NULL, lease_expires_at = NULL,
+                              progress = CASE WHEN ?1 = 3 THEN 100 ELSE progress END
+             WHERE id = ?6 AND status < 3 AND (?7 IS NULL OR (lease_owner = ?7 AND status = 2))
+             RETURNING user_id, credits_cost",
+        )
+        .bind(i64::from(terminal.status.code()))
+        .bind(json_text(&terminal.output))
+        .bind(&terminal.error_code)
+        .bind(&terminal.error_message)
+        .bind(now)
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let user_id: i64 = row.try_get("user_id").map_err(db_err)?;
+        let cost: i64 = row.try_get("credits_cost").map_err(db_err)?;
+        if cost > 0 {
+            let kind = if terminal.status == TaskStatus::Success { "capture" } else { "refund" };
+            sqlx::query("INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+                .bind(user_id)
+                .bind(id)
+                .bind(kind)
+                .bind(cost)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            if kind == "refund" {
+                sqlx::query("UPDATE credit_accounts SET balance = balance + ?1, updated_at = ?2 WHERE user_id = ?3")
+                    .bind(cost)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn claim(&self, category: Category, owner: &str, lease_until: Millis, now: Millis) -> DbResult<Option<TaskRecord>> {
+        let row = sqlx::query(
+            "UPDATE tasks SET status = 2, lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1,
+                              started_at = COALESCE(started_at, ?3)
+             WHERE id = (SELECT id FROM tasks
+                         WHERE category = ?4 AND status < 3 AND deadline_at > ?3 AND next_attempt_at <= ?3
+                           AND (status = 1 OR lease_owner IS NULL OR lease_expires_at < ?3)
+                         ORDER BY id LIMIT 1)
+             RETURNING *",
+        )
+        .bind(owner)
+        .bind(lease_until)
+        .bind(now)
+        .bind(category.as_str())
+        .fetch_optional(&self.write)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn renew(&self, id: i64, owner: &str, lease_until: Millis) -> DbResult<bool> {
+        let done = sqlx::query("UPDATE tasks SET lease_expires_at = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2")
+            .bind(lease_until)
+            .bind(id)
+            .bind(owner)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(&self, id: i64, owner: &str, retry_at: Millis, last_error: Option<&str>) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ?1,
+                              last_error = COALESCE(?2, last_error)
+             WHERE id = ?3 AND lease_owner = ?4 AND status = 2",
+        )
+        .bind(retry_at)
+        .bind(last_error)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn save_upstream_job(&self, id: i64, owner: &str, job: &Value) -> DbResult<bool> {
+        let done = sqlx::query("UPDATE tasks SET upstream_job = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2")
+            .bind(job.to_string())
+            .bind(id)
+            .bind(owner)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_progress(&self, id: i64, owner: &str, progress: i64) -> DbResult<bool> {
+        let done = sqlx::query("UPDATE tasks SET progress = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2")
+            .bind(progress.clamp(0, 99))
+            .bind(id)
+            .bind(owner)
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn overdue(&self, now: Millis, limit: i64) -> DbResult<Vec<i64>> {
+        sqlx::query_scalar("SELECT id FROM tasks WHERE status < 3 AND deadline_at <= ?1 ORDER BY id LIMIT ?2")
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn status_counts(&self) -> DbResult<Vec<StatusCount>> {
+        let rows = sqlx::query("SELECT category, status, COUNT(*) AS n FROM tasks GROUP BY category, status")
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatusCount {
+                    category: r.try_get("category").map_err(db_err)?,
+                    status: r.try_get("status").map_err(db_err)?,
+                    count: r.try_get("n").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn queue_depth(&self, now: Millis) -> DbResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT category, COUNT(*) AS n FROM tasks
+             WHERE status = 1 OR (status = 2 AND (lease_owner IS NULL OR lease_expires_at < ?1))
+             GROUP BY category",
+        )
+        .bind(now)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("category").map_err(db_err)?, r.try_get("n").map_err(db_err)?)))
+            .collect()
+    }
+
+    async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_err)?;
+        Ok(())
+    }
+}

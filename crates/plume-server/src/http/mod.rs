@@ -1,0 +1,115 @@
+//! The HTTP layer: routes, the envelope, authentication and request metrics. Handlers parse
+//! and answer; what they do lives in [`Service`].
+
+mod admin;
+mod api;
+mod files;
+
+use crate::error::ApiError;
+use crate::service::Service;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use plume_core::{Envelope, ErrorCode};
+use serde_json::Value;
+use std::sync::Arc;
+
+pub type AppState = Arc<Service>;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, Json(Envelope::failure(self.code, self.message, self.details))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+/// A success envelope.
+pub fn ok(data: Value) -> Response {
+    (StatusCode::OK, Json(Envelope::ok(data))).into_response()
+}
+
+/// Reads a JSON body within the configured limit: 400 for bad JSON, 413 for too much.
+pub fn parse_json(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError { http_status: Some(413), ..ApiError::field("body", "the request body is too large") }
+        } else {
+            ApiError::field("body", rejection.body_text())
+        }
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::field("body", format!("not valid JSON: {e}")))
+}
+
+/// The account behind the request's API key.
+pub struct Caller {
+    pub user_id: i64,
+    pub key_id: i64,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, service: &AppState) -> Result<Caller, ApiError> {
+        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let key = crate::accounts::authenticate(service.db.as_ref(), header).await?;
+        if let Err(seconds) = service.rate_limiter.check(key.key_id) {
+            return Err(ApiError {
+                retry_after: Some(seconds),
+                ..ApiError::new(ErrorCode::RateLimited, format!("too many requests; retry in {seconds} s"))
+            });
+        }
+        Ok(Caller { user_id: key.user_id, key_id: key.key_id })
+    }
+}
+
+async fn track(State(service): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().to_string();
+    let response = next.run(request).await;
+    service.metrics.record_request(&method, &route, response.status().as_u16());
+    response
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("route")
+}
+
+pub fn router(service: AppState) -> Router {
+    let json_limit = service.config.limits.json_body_max_bytes;
+    let upload_limit = usize::try_from(service.config.limits.upload_max_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024);
+    Router::new()
+        .route("/api/open/tasks", post(api::create_task))
+        .route("/api/open/tasks/batch", get(api::batch))
+        .route("/api/open/tasks/{id}", get(api::get_task))
+        .route("/api/open/tasks/{id}/cancel", post(api::cancel_task))
+        .route("/api/open/upload", post(api::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/api/open/validate", get(api::validate))
+        .route("/api/open/describe", post(api::describe))
+        .route("/files/{*key}", get(files::serve_file))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .route("/api/admin/users", post(admin::create_user))
+        .route("/api/admin/keys", post(admin::create_key))
+        .route("/api/admin/keys/disable", post(admin::disable_key))
+        .route("/api/admin/topup", post(admin::topup))
+        .route("/api/admin/balance", get(admin::balance))
+        .route("/api/admin/tasks", get(admin::tasks))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(json_limit))
+        .layer(axum::middleware::from_fn_with_state(service.clone(), track))
+        .with_state(service)
+}
