@@ -1,0 +1,253 @@
+//! Runs a real server process on a free loopback port with its own data folder, and talks
+//! to it over HTTP. Everything started here is stopped on drop.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ADMIN_TOKEN: &str = "test-operator-token";
+
+pub fn test_server_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_plume-test-server"))
+}
+
+/// The real `plume-server` binary, built beside the test binary by `cargo test --workspace`.
+pub fn real_server_bin() -> PathBuf {
+    let bin = test_server_bin().with_file_name("plume-server");
+    assert!(bin.exists(), "{} is missing: run cargo test --workspace", bin.display());
+    bin
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let base = std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let dir = base.join(format!("{tag}-{}-{}", std::process::id(), rand_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() & 0xffff_ffff
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Server {
+    pub bin: PathBuf,
+    pub dir: TempDir,
+    pub port: u16,
+    pub base: String,
+    pub config: String,
+    pub env: Vec<(String, String)>,
+    child: Option<Child>,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `plume-test-server` with `config` (TOML) and extra environment.
+    pub async fn start(config: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_bin(test_server_bin(), config, env).await
+    }
+
+    pub async fn start_bin(bin: PathBuf, config: &str, env: &[(&str, &str)]) -> Server {
+        let dir = TempDir::new("plume-e2e");
+        let port = free_port();
+        let mut server = Server {
+            bin,
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            config: config.to_string(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            dir,
+            child: None,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.0.join("data")
+    }
+
+    fn command(&self) -> Command {
+        let config_path = self.dir.0.join("config.toml");
+        std::fs::write(&config_path, &self.config).unwrap();
+        let mut cmd = Command::new(&self.bin);
+        cmd.current_dir(&self.dir.0)
+            .env("PLUME_CONFIG", &config_path)
+            .env("PLUME_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("PLUME_DATA_DIR", self.data_dir())
+            .env("PLUME_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("PLUME_TEST_UPSTREAM_DIR", &self.dir.0)
+            .env("RUST_LOG", "warn");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    pub async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.0.join("server.log")).unwrap();
+        let child = self.command().arg("serve").stdout(Stdio::null()).stderr(log).spawn().expect("server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/healthz", self.base)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("server exited with {status}: {}", self.log());
+            }
+            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("server.log")).unwrap_or_default()
+    }
+
+    /// `kill -9`: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM, then wait for the process to leave.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        child.wait().unwrap()
+    }
+
+    /// Runs `admin ARGS` against this server's database and returns its JSON and success.
+    pub fn admin(&self, args: &[&str]) -> (Value, bool) {
+        let out = self.command().arg("admin").args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let json: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("admin printed {text:?}"));
+        (json, out.status.success())
+    }
+
+    /// A user with a key and `credits` (no account when 0).
+    pub fn user(&self, credits: i64) -> User {
+        let (u, ok) = self.admin(&["create-user", "--name", "tester"]);
+        assert!(ok, "{u}");
+        let id = u["user_id"].as_str().unwrap().to_string();
+        let (k, ok) = self.admin(&["create-key", "--user", &id]);
+        assert!(ok, "{k}");
+        if credits > 0 {
+            let (t, ok) = self.admin(&["topup", "--user", &id, "--amount", &credits.to_string()]);
+            assert!(ok, "{t}");
+        }
+        User { id, key: k["key"].as_str().unwrap().to_string() }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn post(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
+        let r = self.http.post(self.url(path)).bearer_auth(key).json(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn create(&self, key: &str, body: &Value) -> (u16, Value) {
+        self.post(key, "/api/open/tasks", body).await
+    }
+
+    pub async fn upload(&self, key: &str, bytes: Vec<u8>, name: &str) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+        let r = self.http.post(self.url("/api/open/upload")).bearer_auth(key).multipart(form).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Polls a task until it is terminal (status ≥ 3).
+    pub async fn wait_terminal(&self, key: &str, id: i64, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.get(key, &format!("/api/open/tasks/{id}?wait=2")).await;
+            assert_eq!(status, 200, "{body}");
+            if body["data"]["status"].as_i64().unwrap() >= 3 {
+                return body["data"].clone();
+            }
+            assert!(Instant::now() < deadline, "task {id} not terminal in time: {body}\n{}", self.log());
+        }
+    }
+
+    pub fn balance(&self, user: &User) -> Value {
+        let (b, ok) = self.admin(&["balance", "--user", &user.id]);
+        assert!(ok, "{b}");
+        b
+    }
+
+    /// Files in the blob store, temporary files included.
+    pub fn stored_files(&self) -> usize {
+        fn count(p: &Path) -> usize {
+            std::fs::read_dir(p).map(|d| d.flatten().map(|e| if e.path().is_dir() { count(&e.path()) } else { 1 }).sum()).unwrap_or(0)
+        }
+        count(&self.data_dir().join("files"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub struct User {
+    pub id: String,
+    pub key: String,
+}
+
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 7) as u8, (y * 3) as u8, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+pub fn banana(prompt: &str) -> Value {
+    json!({"category": "Banana2", "content": {"prompt": prompt, "generationConfig": {"imageConfig": {"image_size": "1K"}}}})
+}
+
+/// Asserts the failure envelope: status, code, and that `success` is false.
+#[track_caller]
+pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
+    assert_eq!(got.0, status, "{}", got.1);
+    assert_eq!(got.1["success"], false, "{}", got.1);
+    assert_eq!(got.1["code"], code, "{}", got.1);
+    assert!(got.1["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", got.1);
+}
