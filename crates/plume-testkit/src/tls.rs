@@ -1,4 +1,4 @@
-//! A minimal HTTPS server for fetch tests: a self-signed certificate made with `openssl`,
+//! A minimal HTTPS server for fetch tests: a test CA and a localhost certificate made with `openssl`,
 //! and a few fixed routes (an image, a redirect to a given URL, a 404).
 
 use bytes::Bytes;
@@ -27,19 +27,24 @@ impl Drop for HttpsServer {
 /// Starts the server on 127.0.0.1. `GET /image.png` answers `image`; `GET /redirect`
 /// answers 302 to `redirect_to`; anything else 404.
 pub async fn start(dir: &Path, image: Bytes, redirect_to: String) -> anyhow::Result<HttpsServer> {
-    let cert_path = dir.join("cert.pem");
-    let key_path = dir.join("key.pem");
-    let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .arg("-keyout")
-        .arg(&key_path)
-        .arg("-out")
-        .arg(&cert_path)
-        .stderr(std::process::Stdio::null())
-        .status()?;
-    anyhow::ensure!(status.success(), "openssl could not make a certificate");
-    let certs = CertificateDer::pem_file_iter(&cert_path)?.collect::<Result<Vec<_>, _>>()?;
+    // A CA the fetcher is told to trust, and a leaf for localhost signed by it.
+    let cert_path = dir.join("ca.pem");
+    let ca_key = dir.join("ca.key");
+    let key_path = dir.join("leaf.key");
+    let csr = dir.join("leaf.csr");
+    let leaf = dir.join("leaf.pem");
+    let ext = dir.join("leaf.ext");
+    std::fs::write(&ext, "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")?;
+    let openssl = |args: &[&std::ffi::OsStr]| -> anyhow::Result<()> {
+        let status = std::process::Command::new("openssl").args(args).stderr(std::process::Stdio::null()).status()?;
+        anyhow::ensure!(status.success(), "openssl {:?} failed", args);
+        Ok(())
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    openssl(&[os("req"), os("-x509"), os("-newkey"), os("rsa:2048"), os("-nodes"), os("-days"), os("1"), os("-subj"), os("/CN=Plume Test CA"), os("-keyout"), ca_key.as_os_str(), os("-out"), cert_path.as_os_str()])?;
+    openssl(&[os("req"), os("-new"), os("-newkey"), os("rsa:2048"), os("-nodes"), os("-subj"), os("/CN=localhost"), os("-keyout"), key_path.as_os_str(), os("-out"), csr.as_os_str()])?;
+    openssl(&[os("x509"), os("-req"), os("-in"), csr.as_os_str(), os("-CA"), cert_path.as_os_str(), os("-CAkey"), ca_key.as_os_str(), os("-CAcreateserial"), os("-days"), os("1"), os("-extfile"), ext.as_os_str(), os("-out"), leaf.as_os_str()])?;
+    let certs = CertificateDer::pem_file_iter(&leaf)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(&key_path)?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()?
