@@ -160,7 +160,11 @@ fn err<T>(field: &str, reason: impl Into<String>) -> Checked<T> {
     Err(ContentError::single(field, reason))
 }
 
-fn optional_str<'a>(obj: &'a Map<String, Value>, field: &str, path: &str) -> Checked<Option<&'a str>> {
+fn optional_str<'a>(
+    obj: &'a Map<String, Value>,
+    field: &str,
+    path: &str,
+) -> Checked<Option<&'a str>> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.as_str())),
@@ -202,7 +206,10 @@ pub fn check_image_url(url: &str, path: &str) -> Result<(), ContentError> {
         return err(path, "must be an http(s) URL");
     };
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains('@') || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if host.is_empty()
+        || host.contains('@')
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return err(path, "is not a valid URL");
     }
     Ok(())
@@ -210,14 +217,25 @@ pub fn check_image_url(url: &str, path: &str) -> Result<(), ContentError> {
 
 fn check_prompt(obj: &Map<String, Value>, required: bool) -> Checked<Option<String>> {
     let Some(raw) = optional_str(obj, "prompt", "prompt")? else {
-        return if required { err("prompt", "is required") } else { Ok(None) };
+        return if required {
+            err("prompt", "is required")
+        } else {
+            Ok(None)
+        };
     };
     let prompt = raw.trim();
     if prompt.is_empty() {
-        return if required { err("prompt", "is required and must not be blank") } else { Ok(None) };
+        return if required {
+            err("prompt", "is required and must not be blank")
+        } else {
+            Ok(None)
+        };
     }
     if prompt.chars().count() > MAX_PROMPT_CHARS {
-        return err("prompt", format!("must be at most {MAX_PROMPT_CHARS} characters"));
+        return err(
+            "prompt",
+            format!("must be at most {MAX_PROMPT_CHARS} characters"),
+        );
     }
     Ok(Some(prompt.to_string()))
 }
@@ -248,17 +266,28 @@ fn image_url_list(obj: &Map<String, Value>, allow_empty: bool) -> Checked<Vec<St
     Ok(urls)
 }
 
-fn check_mode(obj: &Map<String, Value>, category: Category, default: ProcessingMode) -> Checked<ProcessingMode> {
+fn check_mode(
+    obj: &Map<String, Value>,
+    category: Category,
+    default: ProcessingMode,
+) -> Checked<ProcessingMode> {
     let allowed = ProcessingMode::allowed_for(category);
     match optional_str(obj, "processing_mode", "processing_mode")? {
         None | Some("") => Ok(default),
-        Some(name) => allowed.iter().copied().find(|m| m.as_str() == name).ok_or_else(|| {
-            let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
-            ContentError::single(
-                "processing_mode",
-                format!("{name:?} is not a mode of {category}; use one of {}", names.join(", ")),
-            )
-        }),
+        Some(name) => allowed
+            .iter()
+            .copied()
+            .find(|m| m.as_str() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
+                ContentError::single(
+                    "processing_mode",
+                    format!(
+                        "{name:?} is not a mode of {category}; use one of {}",
+                        names.join(", ")
+                    ),
+                )
+            }),
     }
 }
 
@@ -271,7 +300,10 @@ fn check_image_count(mode: ProcessingMode, count: usize, max_total: usize) -> Ch
             (a, b) if a == b => format!("exactly {a} image(s)"),
             (a, b) => format!("{a} to {b} images"),
         };
-        return err("imageUrls", format!("{} takes {want}, got {count}", mode.as_str()));
+        return err(
+            "imageUrls",
+            format!("{} takes {want}, got {count}", mode.as_str()),
+        );
     }
     Ok(())
 }
@@ -285,7 +317,12 @@ fn refuse_foreign_fields(obj: &Map<String, Value>, category: Category) -> Checke
         crate::CategoryKind::Edit if category == Category::RemoveWatermark => {
             &["generationConfig", "videoConfig", "processing_mode"]
         }
-        crate::CategoryKind::Edit => &["generationConfig", "videoConfig", "processing_mode", "regions"],
+        crate::CategoryKind::Edit => &[
+            "generationConfig",
+            "videoConfig",
+            "processing_mode",
+            "regions",
+        ],
     };
     for field in foreign {
         match obj.get(*field) {
@@ -298,7 +335,10 @@ fn refuse_foreign_fields(obj: &Map<String, Value>, category: Category) -> Checke
 }
 
 /// Validates `content` for `category` against the API contract and applies its defaults.
-pub fn validate_content(category: Category, content: &Value) -> Result<ValidatedContent, ContentError> {
+pub fn validate_content(
+    category: Category,
+    content: &Value,
+) -> Result<ValidatedContent, ContentError> {
     let Value::Object(obj) = content else {
         return err("content", "must be an object");
     };
@@ -334,7 +374,13 @@ pub fn validate_content(category: Category, content: &Value) -> Result<Validated
         Category::RemoveBg | Category::RemoveWatermark => {
             out.image_urls = image_url_list(obj, false)?;
             if out.image_urls.len() != 1 {
-                return err("imageUrls", format!("{category} takes exactly 1 image, got {}", out.image_urls.len()));
+                return err(
+                    "imageUrls",
+                    format!(
+                        "{category} takes exactly 1 image, got {}",
+                        out.image_urls.len()
+                    ),
+                );
             }
             if category == Category::RemoveWatermark {
                 out.regions = check_regions(obj)?;
@@ -407,7 +453,10 @@ pub fn validate_content(category: Category, content: &Value) -> Result<Validated
             };
             let model = match (model, duration) {
                 (Some(m), Some(d)) if seedance_seconds(&m) != d => {
-                    return err("videoConfig.durationSeconds", format!("{d} contradicts model {m}"))
+                    return err(
+                        "videoConfig.durationSeconds",
+                        format!("{d} contradicts model {m}"),
+                    )
                 }
                 (Some(m), _) => m,
                 (None, Some(d)) => format!("seedance2-{d}s"),
@@ -442,8 +491,15 @@ fn check_generation_config(obj: &Map<String, Value>) -> Checked<(String, Option<
         Some(Value::Array(items)) => {
             let names: Option<Vec<&str>> = items.iter().map(Value::as_str).collect();
             match names {
-                Some(names) if names.contains(&"IMAGE") && names.iter().all(|n| *n == "IMAGE" || *n == "TEXT") => {}
-                _ => return err("generationConfig.responseModalities", "must be [\"IMAGE\"] (optionally with \"TEXT\")"),
+                Some(names)
+                    if names.contains(&"IMAGE")
+                        && names.iter().all(|n| *n == "IMAGE" || *n == "TEXT") => {}
+                _ => {
+                    return err(
+                        "generationConfig.responseModalities",
+                        "must be [\"IMAGE\"] (optionally with \"TEXT\")",
+                    )
+                }
             }
         }
         Some(_) => return err("generationConfig.responseModalities", "must be an array"),
@@ -451,13 +507,25 @@ fn check_generation_config(obj: &Map<String, Value>) -> Checked<(String, Option<
     let Some(image) = optional_object(cfg, "imageConfig", "generationConfig.imageConfig")? else {
         return Ok((DEFAULT_IMAGE_SIZE.to_string(), None));
     };
-    let size = match optional_str(image, "image_size", "generationConfig.imageConfig.image_size")? {
+    let size = match optional_str(
+        image,
+        "image_size",
+        "generationConfig.imageConfig.image_size",
+    )? {
         None => DEFAULT_IMAGE_SIZE.to_string(),
         Some(s) => one_of(s, &IMAGE_SIZES, "generationConfig.imageConfig.image_size")?,
     };
-    let ratio = match optional_str(image, "aspectRatio", "generationConfig.imageConfig.aspectRatio")? {
+    let ratio = match optional_str(
+        image,
+        "aspectRatio",
+        "generationConfig.imageConfig.aspectRatio",
+    )? {
         None => None,
-        Some(r) => Some(one_of(r, &ASPECT_RATIOS, "generationConfig.imageConfig.aspectRatio")?),
+        Some(r) => Some(one_of(
+            r,
+            &ASPECT_RATIOS,
+            "generationConfig.imageConfig.aspectRatio",
+        )?),
     };
     Ok((size, ratio))
 }
@@ -474,12 +542,21 @@ fn check_regions(obj: &Map<String, Value>) -> Checked<Vec<[u64; 4]>> {
     let mut regions = Vec::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let path = format!("regions[{i}]");
-        let numbers: Option<Vec<u64>> = item.as_array().and_then(|a| a.iter().map(Value::as_u64).collect());
+        let numbers: Option<Vec<u64>> = item
+            .as_array()
+            .and_then(|a| a.iter().map(Value::as_u64).collect());
         match numbers.as_deref() {
-            Some(&[x, y, w, h]) if w > 0 && h > 0 && [x, y, w, h].iter().all(|n| *n <= MAX_REGION_COORD) => {
+            Some(&[x, y, w, h])
+                if w > 0 && h > 0 && [x, y, w, h].iter().all(|n| *n <= MAX_REGION_COORD) =>
+            {
                 regions.push([x, y, w, h])
             }
-            _ => return err(&path, "must be [x, y, w, h]: non-negative integers with w and h above 0"),
+            _ => {
+                return err(
+                    &path,
+                    "must be [x, y, w, h]: non-negative integers with w and h above 0",
+                )
+            }
         }
     }
     Ok(regions)
@@ -503,7 +580,10 @@ pub struct BuildOptions {
 }
 
 fn non_empty(s: &Option<String>) -> Option<String> {
-    s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string)
+    s.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// Builds `content` from the client's options (CLIENT.md, `create`) and validates it.
@@ -521,8 +601,15 @@ pub fn build_content(category: Category, opts: &BuildOptions) -> Result<Value, C
     let mode = non_empty(&opts.processing_mode);
     match category {
         Category::Banana2 | Category::BananaPro | Category::Seedream => {
-            let default = if images.is_empty() { "text_to_image" } else { "image_to_image" };
-            content.insert("processing_mode".into(), json!(mode.unwrap_or_else(|| default.into())));
+            let default = if images.is_empty() {
+                "text_to_image"
+            } else {
+                "image_to_image"
+            };
+            content.insert(
+                "processing_mode".into(),
+                json!(mode.unwrap_or_else(|| default.into())),
+            );
             content.insert("imageUrls".into(), json!(images));
             let size = non_empty(&opts.image_size).unwrap_or_else(|| DEFAULT_IMAGE_SIZE.into());
             let config = if category == Category::Seedream {
@@ -532,7 +619,8 @@ pub fn build_content(category: Category, opts: &BuildOptions) -> Result<Value, C
                 }
                 json!({ "imageConfig": image_config })
             } else {
-                let ratio = non_empty(&opts.aspect_ratio).unwrap_or_else(|| DEFAULT_ASPECT_RATIO.into());
+                let ratio =
+                    non_empty(&opts.aspect_ratio).unwrap_or_else(|| DEFAULT_ASPECT_RATIO.into());
                 json!({
                     "responseModalities": ["IMAGE"],
                     "imageConfig": { "image_size": size, "aspectRatio": ratio },
@@ -549,7 +637,10 @@ pub fn build_content(category: Category, opts: &BuildOptions) -> Result<Value, C
         }
         Category::Veo => {
             if images.len() > 3 {
-                return err("imageUrls", "veo takes at most 3 images: first frame, last frame, reference");
+                return err(
+                    "imageUrls",
+                    "veo takes at most 3 images: first frame, last frame, reference",
+                );
             }
             let positional = |i: usize| images.get(i).cloned();
             let slots = [
@@ -558,8 +649,15 @@ pub fn build_content(category: Category, opts: &BuildOptions) -> Result<Value, C
                 non_empty(&opts.reference_url).or_else(|| positional(2)),
             ];
             let any = slots.iter().any(Option::is_some);
-            let default = if any { "image_to_video" } else { "text_to_video" };
-            content.insert("processing_mode".into(), json!(mode.unwrap_or_else(|| default.into())));
+            let default = if any {
+                "image_to_video"
+            } else {
+                "text_to_video"
+            };
+            content.insert(
+                "processing_mode".into(),
+                json!(mode.unwrap_or_else(|| default.into())),
+            );
             let slots: Vec<String> = slots.into_iter().map(Option::unwrap_or_default).collect();
             content.insert("imageUrls".into(), json!(slots));
             content.insert(
@@ -578,8 +676,15 @@ pub fn build_content(category: Category, opts: &BuildOptions) -> Result<Value, C
                 .chain(images)
                 .chain(non_empty(&opts.reference_url))
                 .collect();
-            let default = if urls.is_empty() { "text_to_video" } else { "first_frame" };
-            content.insert("processing_mode".into(), json!(mode.unwrap_or_else(|| default.into())));
+            let default = if urls.is_empty() {
+                "text_to_video"
+            } else {
+                "first_frame"
+            };
+            content.insert(
+                "processing_mode".into(),
+                json!(mode.unwrap_or_else(|| default.into())),
+            );
             content.insert("imageUrls".into(), json!(urls));
             let model = match (opts.duration, non_empty(&opts.model)) {
                 (Some(d), _) => format!("seedance2-{d}s"),

@@ -133,13 +133,19 @@ impl Envelope {
     }
 
     /// A failure; `details` (field → reason) goes to `error.details` when given.
-    pub fn failure(code: ErrorCode, message: impl Into<String>, details: Option<Value>) -> Envelope {
+    pub fn failure(
+        code: ErrorCode,
+        message: impl Into<String>,
+        details: Option<Value>,
+    ) -> Envelope {
         Envelope {
             success: false,
             code: code.as_str().to_string(),
             message: message.into(),
             data: None,
-            error: Some(serde_json::json!({ "details": details.unwrap_or(Value::Object(Default::default())) })),
+            error: Some(
+                serde_json::json!({ "details": details.unwrap_or(Value::Object(Default::default())) }),
+            ),
         }
     }
 

@@ -65,7 +65,17 @@ mod tests {
     fn task_ids_are_positive_integers_below_2_pow_53() {
         assert_eq!(parse_task_id("1042"), Some(1042));
         assert_eq!(parse_task_id("9007199254740991"), Some(MAX_TASK_ID));
-        for bad in ["", "0", "-1", "+1", "1.0", "abc", "9007199254740992", "1e3", " 1"] {
+        for bad in [
+            "",
+            "0",
+            "-1",
+            "+1",
+            "1.0",
+            "abc",
+            "9007199254740992",
+            "1e3",
+            " 1",
+        ] {
             assert_eq!(parse_task_id(bad), None, "{bad:?}");
         }
         assert_eq!(task_id_from_json(&json!(7)), Some(7));

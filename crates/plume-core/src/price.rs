@@ -103,23 +103,71 @@ mod tests {
     fn default_prices_follow_the_contract() {
         let img = "https://h/x.png";
         let size = |s: &str| json!({"imageConfig": {"image_size": s}});
-        assert_eq!(price(Category::Banana2, json!({"prompt": "p", "generationConfig": size("1K")})), 10);
-        assert_eq!(price(Category::Banana2, json!({"prompt": "p"})), 15);
-        assert_eq!(price(Category::Banana2, json!({"prompt": "p", "generationConfig": size("4K")})), 20);
-        assert_eq!(price(Category::Banana2, json!({"prompt": "p", "imageUrls": [img], "generationConfig": size("2K")})), 23);
         assert_eq!(
-            price(Category::Banana2, json!({"prompt": "p", "processing_mode": "multi_image_blend", "imageUrls": [img, img], "generationConfig": size("4K")})),
+            price(
+                Category::Banana2,
+                json!({"prompt": "p", "generationConfig": size("1K")})
+            ),
+            10
+        );
+        assert_eq!(price(Category::Banana2, json!({"prompt": "p"})), 15);
+        assert_eq!(
+            price(
+                Category::Banana2,
+                json!({"prompt": "p", "generationConfig": size("4K")})
+            ),
+            20
+        );
+        assert_eq!(
+            price(
+                Category::Banana2,
+                json!({"prompt": "p", "imageUrls": [img], "generationConfig": size("2K")})
+            ),
+            23
+        );
+        assert_eq!(
+            price(
+                Category::Banana2,
+                json!({"prompt": "p", "processing_mode": "multi_image_blend", "imageUrls": [img, img], "generationConfig": size("4K")})
+            ),
             40
         );
-        assert_eq!(price(Category::BananaPro, json!({"prompt": "p", "imageUrls": [img], "generationConfig": size("2K")})), 46);
+        assert_eq!(
+            price(
+                Category::BananaPro,
+                json!({"prompt": "p", "imageUrls": [img], "generationConfig": size("2K")})
+            ),
+            46
+        );
         assert_eq!(price(Category::Seedream, json!({"prompt": "p"})), 15);
-        assert_eq!(price(Category::Seedream, json!({"prompt": "p", "imageUrls": [img]})), 20);
+        assert_eq!(
+            price(
+                Category::Seedream,
+                json!({"prompt": "p", "imageUrls": [img]})
+            ),
+            20
+        );
         assert_eq!(price(Category::RemoveBg, json!({"imageUrls": [img]})), 5);
-        assert_eq!(price(Category::RemoveWatermark, json!({"imageUrls": [img]})), 5);
+        assert_eq!(
+            price(Category::RemoveWatermark, json!({"imageUrls": [img]})),
+            5
+        );
         assert_eq!(price(Category::Veo, json!({"prompt": "p"})), 60);
         assert_eq!(price(Category::Seedance2, json!({"prompt": "p"})), 40);
-        assert_eq!(price(Category::Seedance2, json!({"prompt": "p", "videoConfig": {"model": "seedance2-10s"}})), 72);
-        assert_eq!(price(Category::Seedance2, json!({"prompt": "p", "videoConfig": {"durationSeconds": 15}})), 100);
+        assert_eq!(
+            price(
+                Category::Seedance2,
+                json!({"prompt": "p", "videoConfig": {"model": "seedance2-10s"}})
+            ),
+            72
+        );
+        assert_eq!(
+            price(
+                Category::Seedance2,
+                json!({"prompt": "p", "videoConfig": {"durationSeconds": 15}})
+            ),
+            100
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ impl TaskStatus {
     }
 
     pub fn from_code(code: i64) -> Option<TaskStatus> {
-        TaskStatus::ALL.into_iter().find(|s| i64::from(s.code()) == code)
+        TaskStatus::ALL
+            .into_iter()
+            .find(|s| i64::from(s.code()) == code)
     }
 
     pub fn is_terminal(self) -> bool {

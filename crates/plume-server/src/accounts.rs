@@ -28,19 +28,33 @@ pub fn hash_key(key: &str) -> String {
 }
 
 /// The key's owner, from an `Authorization: Bearer <key>` header value.
-pub async fn authenticate(db: &dyn Database, header: Option<&str>) -> Result<crate::db::KeyRecord, ApiError> {
+pub async fn authenticate(
+    db: &dyn Database,
+    header: Option<&str>,
+) -> Result<crate::db::KeyRecord, ApiError> {
     let Some(header) = header else {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "missing Authorization: Bearer <api key>"));
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing Authorization: Bearer <api key>",
+        ));
     };
     let key = header
         .strip_prefix("Bearer ")
         .or_else(|| header.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 200 && k.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "malformed Authorization header; use Bearer <api key>"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "malformed Authorization header; use Bearer <api key>",
+            )
+        })?;
     match db.find_key(&hash_key(key)).await? {
         None => Err(ApiError::new(ErrorCode::Unauthorized, "unknown API key")),
-        Some(k) if k.disabled => Err(ApiError::new(ErrorCode::Forbidden, "this API key is disabled")),
+        Some(k) if k.disabled => Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this API key is disabled",
+        )),
         Some(k) => Ok(k),
     }
 }
@@ -53,7 +67,10 @@ pub struct RateLimiter {
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> RateLimiter {
-        RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// `Err(seconds to wait)` when the key is over its rate.
@@ -115,7 +132,9 @@ impl Admin<'_> {
     pub async fn create_key(&self, user: &str) -> Result<Value, ApiError> {
         let user_id = self.existing_user(user).await?;
         let key = generate_key();
-        self.db.create_key(user_id, &hash_key(&key), &key[..KEY_PREFIX.len() + 6]).await?;
+        self.db
+            .create_key(user_id, &hash_key(&key), &key[..KEY_PREFIX.len() + 6])
+            .await?;
         Ok(json!({ "key": key, "user_id": user_id.to_string() }))
     }
 
@@ -128,7 +147,10 @@ impl Admin<'_> {
 
     pub async fn topup(&self, user: &str, amount: i64) -> Result<Value, ApiError> {
         if !(1..=1_000_000_000).contains(&amount) {
-            return Err(ApiError::field("amount", "must be a whole number from 1 to 1000000000"));
+            return Err(ApiError::field(
+                "amount",
+                "must be a whole number from 1 to 1000000000",
+            ));
         }
         let user_id = self.existing_user(user).await?;
         let balance = self.db.topup(user_id, amount).await?;
@@ -138,7 +160,10 @@ impl Admin<'_> {
     pub async fn balance(&self, user: &str) -> Result<Value, ApiError> {
         let user_id = self.existing_user(user).await?;
         let balance = self.db.balance(user_id).await?.ok_or_else(|| {
-            ApiError::new(ErrorCode::CreditsAccountNotFound, "this user has no credits account; top it up to open one")
+            ApiError::new(
+                ErrorCode::CreditsAccountNotFound,
+                "this user has no credits account; top it up to open one",
+            )
         })?;
         let t = self.db.ledger_totals(Some(user_id)).await?;
         Ok(json!({
@@ -152,7 +177,10 @@ impl Admin<'_> {
         let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
             None => None,
             Some(s) => Some(TaskStatus::parse(s).ok_or_else(|| {
-                ApiError::field("status", "must be 1-6 or initialized, processing, success, failed, timeout, cancelled")
+                ApiError::field(
+                    "status",
+                    "must be 1-6 or initialized, processing, success, failed, timeout, cancelled",
+                )
             })?),
         };
         let tasks = self.db.list_tasks(status, limit.clamp(1, 1000)).await?;

@@ -34,7 +34,10 @@ impl FileKey {
             if segment.starts_with('.') {
                 return Err(KeyError("segment starts with a dot"));
             }
-            if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+            if !segment
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            {
                 return Err(KeyError("character outside [A-Za-z0-9_.-/]"));
             }
         }
@@ -107,7 +110,11 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn head(&self, key: &FileKey) -> Result<Option<BlobMeta>, BlobError>;
     /// Streams the object, or the inclusive byte range `(first, last)` of it, which the
     /// caller has checked against `head`.
-    async fn get(&self, key: &FileKey, range: Option<(u64, u64)>) -> Result<Option<BlobStream>, BlobError>;
+    async fn get(
+        &self,
+        key: &FileKey,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobStream>, BlobError>;
     /// Reads a whole object into memory, refusing one larger than `max` bytes.
     async fn read(&self, key: &FileKey, max: u64) -> Result<Option<Bytes>, BlobError>;
 }
@@ -181,7 +188,11 @@ impl BlobStore for DiskBlobStore {
         DiskBlobStore::meta_of(&self.path(key), key).await
     }
 
-    async fn get(&self, key: &FileKey, range: Option<(u64, u64)>) -> Result<Option<BlobStream>, BlobError> {
+    async fn get(
+        &self,
+        key: &FileKey,
+        range: Option<(u64, u64)>,
+    ) -> Result<Option<BlobStream>, BlobError> {
         let mut file = match tokio::fs::File::open(self.path(key)).await {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -190,7 +201,9 @@ impl BlobStore for DiskBlobStore {
         let stream: BlobStream = match range {
             Some((first, last)) => {
                 file.seek(std::io::SeekFrom::Start(first)).await?;
-                Box::pin(tokio_util::io::ReaderStream::new(file.take(last - first + 1)))
+                Box::pin(tokio_util::io::ReaderStream::new(
+                    file.take(last - first + 1),
+                ))
             }
             None => Box::pin(tokio_util::io::ReaderStream::new(file)),
         };
@@ -218,8 +231,20 @@ mod tests {
             assert!(FileKey::parse(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "/etc/passwd", "../x", "a/../b", "a/./b", "a//b", "a/", ".tmp/x", "a\\b", "a%2Fb", "a b", "ü",
-            "a/..", "..",
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a/./b",
+            "a//b",
+            "a/",
+            ".tmp/x",
+            "a\\b",
+            "a%2Fb",
+            "a b",
+            "ü",
+            "a/..",
+            "..",
         ] {
             assert!(FileKey::parse(bad).is_err(), "{bad:?}");
         }
@@ -236,7 +261,10 @@ mod tests {
         let store = DiskBlobStore::new(&dir).unwrap();
         let key = FileKey::new_result(1, "mp4");
         assert!(store.head(&key).await.unwrap().is_none());
-        let meta = store.put(&key, Bytes::from_static(b"0123456789")).await.unwrap();
+        let meta = store
+            .put(&key, Bytes::from_static(b"0123456789"))
+            .await
+            .unwrap();
         assert_eq!(meta.size, 10);
         assert_eq!(meta.content_type, "video/mp4");
         let mut body = Vec::new();
@@ -246,7 +274,11 @@ mod tests {
         }
         assert_eq!(body, b"2345");
         assert!(store.read(&key, 5).await.is_err());
-        assert_eq!(std::fs::read_dir(dir.join(".tmp")).unwrap().count(), 0, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.join(".tmp")).unwrap().count(),
+            0,
+            "no temp file left"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

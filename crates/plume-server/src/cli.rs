@@ -94,7 +94,10 @@ enum AdminCommand {
 /// Runs the command line with the given executors; `main` of every build calls this.
 pub fn main_with(executors: Executors) -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("plume-server: cannot start the runtime: {e}");
@@ -128,12 +131,18 @@ pub fn main_with(executors: Executors) -> ExitCode {
 fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn admin(config: Option<PathBuf>, command: AdminCommand) -> (serde_json::Value, bool) {
     let fail = |code: plume_core::ErrorCode, message: String| {
-        (serde_json::to_value(Envelope::failure(code, message, None)).unwrap_or_default(), false)
+        (
+            serde_json::to_value(Envelope::failure(code, message, None)).unwrap_or_default(),
+            false,
+        )
     };
     let config = match Config::from_process(config.as_deref()) {
         Ok(c) => c,
@@ -141,7 +150,12 @@ async fn admin(config: Option<PathBuf>, command: AdminCommand) -> (serde_json::V
     };
     let db = match SqliteDatabase::open(&config.db_path()).await {
         Ok(db) => db,
-        Err(e) => return fail(plume_core::ErrorCode::InternalError, format!("{}: {e}", config.db_path().display())),
+        Err(e) => {
+            return fail(
+                plume_core::ErrorCode::InternalError,
+                format!("{}: {e}", config.db_path().display()),
+            )
+        }
     };
     let admin = Admin { db: &db };
     let result = match command {
@@ -170,13 +184,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -207,11 +222,20 @@ pub async fn serve(config: Config, executors: Executors) -> anyhow::Result<()> {
         "plume-server ready"
     );
     if !unavailable.is_empty() {
-        tracing::info!("categories without an executor (CATEGORY_UNAVAILABLE): {}", unavailable.join(", "));
+        tracing::info!(
+            "categories without an executor (CATEGORY_UNAVAILABLE): {}",
+            unavailable.join(", ")
+        );
     }
     let (stop_claiming_tx, stop_claiming) = watch::channel(false);
     let (stop_running_tx, stop_running) = watch::channel(false);
-    let workers = tokio::spawn(run_workers(service.clone(), Shutdown { stop_claiming, stop_running }));
+    let workers = tokio::spawn(run_workers(
+        service.clone(),
+        Shutdown {
+            stop_claiming,
+            stop_running,
+        },
+    ));
     let (http_stop_tx, http_stop) = watch::channel(false);
     let app = crate::http::router(service.clone());
     let mut http_stop_wait = http_stop.clone();
@@ -223,7 +247,9 @@ pub async fn serve(config: Config, executors: Executors) -> anyhow::Result<()> {
             .await
     });
     shutdown_signal().await;
-    tracing::info!("shutting down: no new tasks are claimed; running tasks have {grace:?} to finish");
+    tracing::info!(
+        "shutting down: no new tasks are claimed; running tasks have {grace:?} to finish"
+    );
     let _ = stop_claiming_tx.send(true);
     let _ = http_stop_tx.send(true);
     let drain = async {

@@ -130,7 +130,10 @@ impl Default for FetchConfig {
 
 impl Config {
     /// Reads `file` (when given), applies `PLUME_*` variables from `env`, and checks the result.
-    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -153,7 +156,12 @@ impl Config {
             config.admin_token = v;
         }
         if let Some(v) = env("PLUME_FETCH_ALLOW_HOSTS") {
-            config.fetch.allow_hosts = v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            config.fetch.allow_hosts = v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
         }
         config.check()?;
         Ok(config)
@@ -161,15 +169,25 @@ impl Config {
 
     /// Reads the config as `serve` and `admin` do: `--config FILE`, then the process env.
     pub fn from_process(file: Option<&Path>) -> anyhow::Result<Config> {
-        Config::load(file, |name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Config::load(file, |name| {
+            std::env::var(name).ok().filter(|v| !v.is_empty())
+        })
     }
 
     fn check(&mut self) -> anyhow::Result<()> {
         self.listen_addr()?;
         if self.public_base.is_empty() {
             let addr = self.listen_addr()?;
-            let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-            let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+                format!("[{host}]")
+            } else {
+                host
+            };
             self.public_base = format!("http://{host}:{}", addr.port());
         }
         self.public_base = self.public_base.trim_end_matches('/').to_string();
@@ -218,7 +236,11 @@ impl Config {
     }
 
     pub fn concurrency(&self, category: Category) -> usize {
-        *self.queue.concurrency.get(category.as_str()).unwrap_or(&self.queue.default_concurrency)
+        *self
+            .queue
+            .concurrency
+            .get(category.as_str())
+            .unwrap_or(&self.queue.default_concurrency)
     }
 
     pub fn private_networks(&self) -> anyhow::Result<Vec<IpNet>> {

@@ -17,7 +17,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
-        ApiError { code, message: message.into(), details: None, http_status: None, retry_after: None }
+        ApiError {
+            code,
+            message: message.into(),
+            details: None,
+            http_status: None,
+            retry_after: None,
+        }
     }
 
     /// A VALIDATION_ERROR naming one field.

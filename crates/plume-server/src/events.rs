@@ -15,7 +15,10 @@ impl Default for TaskEvents {
     fn default() -> Self {
         TaskEvents {
             changed: broadcast::channel(1024).0,
-            work: Category::ALL.into_iter().map(|c| (c, Notify::new())).collect(),
+            work: Category::ALL
+                .into_iter()
+                .map(|c| (c, Notify::new()))
+                .collect(),
         }
     }
 }

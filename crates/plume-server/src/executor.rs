@@ -58,25 +58,41 @@ pub struct ExecError {
 impl ExecError {
     /// A failure a retry cannot fix (bad input, content policy, a missing file).
     pub fn permanent(code: &str, message: impl Into<String>) -> ExecError {
-        ExecError { code: code.into(), message: message.into(), retryable: false }
+        ExecError {
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+        }
     }
 
     /// A failure a later attempt may not meet (network, 5xx, rate limits).
     pub fn retryable(code: &str, message: impl Into<String>) -> ExecError {
-        ExecError { code: code.into(), message: message.into(), retryable: true }
+        ExecError {
+            code: code.into(),
+            message: message.into(),
+            retryable: true,
+        }
     }
 }
 
 impl From<FetchError> for ExecError {
     fn from(e: FetchError) -> ExecError {
         let retryable = e.is_retryable();
-        ExecError { code: "INPUT_UNAVAILABLE".into(), message: e.to_string(), retryable }
+        ExecError {
+            code: "INPUT_UNAVAILABLE".into(),
+            message: e.to_string(),
+            retryable,
+        }
     }
 }
 
 #[async_trait]
 pub trait Executor: Send + Sync + 'static {
-    async fn execute(&self, content: &ValidatedContent, ctx: &ExecContext) -> Result<ExecOutput, ExecError>;
+    async fn execute(
+        &self,
+        content: &ValidatedContent,
+        ctx: &ExecContext,
+    ) -> Result<ExecOutput, ExecError>;
 
     /// `Err(reason)` while the executor cannot run (a model file missing, no key configured):
     /// creates answer CATEGORY_UNAVAILABLE with the reason and `/readyz` lists it.
@@ -141,16 +157,26 @@ impl ExecContext {
 
     /// Saves the upstream job on the task; do this before waiting for the job.
     pub async fn save_upstream_job(&self, job: Value) -> Result<(), ExecError> {
-        match self.db.save_upstream_job(self.task_id, &self.owner, &job).await {
+        match self
+            .db
+            .save_upstream_job(self.task_id, &self.owner, &job)
+            .await
+        {
             Ok(true) => Ok(()),
-            Ok(false) => Err(ExecError::permanent("LEASE_LOST", "the task is no longer ours")),
+            Ok(false) => Err(ExecError::permanent(
+                "LEASE_LOST",
+                "the task is no longer ours",
+            )),
             Err(e) => Err(ExecError::retryable("STORE_ERROR", e.to_string())),
         }
     }
 
     /// Reports progress, 0 to 99 (100 is set on success).
     pub async fn set_progress(&self, percent: u8) {
-        let _ = self.db.set_progress(self.task_id, &self.owner, i64::from(percent)).await;
+        let _ = self
+            .db
+            .set_progress(self.task_id, &self.owner, i64::from(percent))
+            .await;
     }
 
     /// Reads an input image named by the content, under the SSRF policy.
@@ -161,10 +187,9 @@ impl ExecContext {
     /// Stores an output file under `results/<task id>/` and returns its key.
     pub async fn store_output(&self, bytes: Bytes, ext: &str) -> Result<FileKey, ExecError> {
         let key = FileKey::new_result(self.task_id, ext);
-        self.blobs
-            .put(&key, bytes)
-            .await
-            .map_err(|e| ExecError::retryable("STORE_ERROR", format!("storing the result failed: {e}")))?;
+        self.blobs.put(&key, bytes).await.map_err(|e| {
+            ExecError::retryable("STORE_ERROR", format!("storing the result failed: {e}"))
+        })?;
         Ok(key)
     }
 }

@@ -99,8 +99,12 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let allow = self.allow.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| ip_allowed(a.ip(), &allow)).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .into_iter()
+                .filter(|a| ip_allowed(a.ip(), &allow))
+                .collect();
             if allowed.is_empty() {
                 return Err(format!("{host} resolves to no public address").into());
             }
@@ -128,17 +132,28 @@ impl Fetcher {
             .timeout(Duration::from_secs(config.fetch.timeout_seconds))
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("plume-server/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver { allow: allow_networks.clone() }));
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow: allow_networks.clone(),
+            }));
         for path in &config.fetch.extra_root_certs {
-            let pem = std::fs::read(path)
-                .map_err(|e| anyhow::anyhow!("fetch.extra_root_certs: cannot read {}: {e}", path.display()))?;
+            let pem = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "fetch.extra_root_certs: cannot read {}: {e}",
+                    path.display()
+                )
+            })?;
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
         }
         Ok(Fetcher {
             files_prefix: format!("{}/files/", config.public_base),
             blobs,
             client: builder.build()?,
-            allow_hosts: config.fetch.allow_hosts.iter().map(|h| h.trim().to_ascii_lowercase()).collect(),
+            allow_hosts: config
+                .fetch
+                .allow_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .collect(),
             allow_networks,
             max_bytes: config.limits.upload_max_bytes,
             max_redirects: config.fetch.max_redirects,
@@ -153,19 +168,25 @@ impl Fetcher {
 
     fn host_allowed(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.allow_hosts.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(suffix) => host.ends_with(&format!(".{suffix}")),
-            None => *pattern == host,
-        })
+        self.allow_hosts
+            .iter()
+            .any(|pattern| match pattern.strip_prefix("*.") {
+                Some(suffix) => host.ends_with(&format!(".{suffix}")),
+                None => *pattern == host,
+            })
     }
 
     /// The policy checks that need no network: scheme, allow-listed host, IP literals.
     fn check_remote(&self, url: &Url) -> Result<(), FetchError> {
         if url.scheme() != "https" {
-            return Err(FetchError::NotAllowed(format!("{url}: only https URLs may be fetched")));
+            return Err(FetchError::NotAllowed(format!(
+                "{url}: only https URLs may be fetched"
+            )));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(FetchError::NotAllowed(format!("{url}: credentials in URLs are not allowed")));
+            return Err(FetchError::NotAllowed(format!(
+                "{url}: credentials in URLs are not allowed"
+            )));
         }
         let host = match url.host() {
             Some(url::Host::Domain(d)) => d.to_string(),
@@ -184,7 +205,10 @@ impl Fetcher {
             _ => None,
         };
         if let Some(ip) = literal.filter(|ip| !ip_allowed(*ip, &self.allow_networks)) {
-            return Err(FetchError::NotAllowed(format!("{url}: {ip} is {} address", describe_ip(ip))));
+            return Err(FetchError::NotAllowed(format!(
+                "{url}: {ip} is {} address",
+                describe_ip(ip)
+            )));
         }
         Ok(())
     }
@@ -214,7 +238,10 @@ impl Fetcher {
             .await
             .map_err(|e| FetchError::Transient(format!("cannot resolve {host}: {e}")))?
             .collect();
-        match addrs.iter().find(|a| !ip_allowed(a.ip(), &self.allow_networks)) {
+        match addrs
+            .iter()
+            .find(|a| !ip_allowed(a.ip(), &self.allow_networks))
+        {
             Some(bad) => Err(FetchError::NotAllowed(format!(
                 "{host} resolves to {}, {} address",
                 bad.ip(),
@@ -234,23 +261,23 @@ impl Fetcher {
                 Err(e) => Err(FetchError::Transient(e.to_string())),
             };
         }
-        let mut current = Url::parse(url).map_err(|e| FetchError::NotAllowed(format!("{url}: {e}")))?;
+        let mut current =
+            Url::parse(url).map_err(|e| FetchError::NotAllowed(format!("{url}: {e}")))?;
         for _ in 0..=self.max_redirects {
             self.check_remote(&current)?;
             self.check_resolved(&current).await?;
-            let response = self
-                .client
-                .get(current.clone())
-                .send()
-                .await
-                .map_err(|e| FetchError::Transient(format!("fetching {current}: {}", error_chain(&e))))?;
+            let response = self.client.get(current.clone()).send().await.map_err(|e| {
+                FetchError::Transient(format!("fetching {current}: {}", error_chain(&e)))
+            })?;
             let status = response.status();
             if status.is_redirection() {
                 let location = response
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
-                    .ok_or_else(|| FetchError::NotFound(format!("{current}: redirect without a location")))?;
+                    .ok_or_else(|| {
+                        FetchError::NotFound(format!("{current}: redirect without a location"))
+                    })?;
                 current = current
                     .join(location)
                     .map_err(|e| FetchError::NotAllowed(format!("{current}: bad redirect: {e}")))?;
@@ -262,21 +289,34 @@ impl Fetcher {
             if !status.is_success() {
                 return Err(FetchError::Transient(format!("{current}: HTTP {status}")));
             }
-            if response.content_length().is_some_and(|n| n > self.max_bytes) {
-                return Err(FetchError::NotAllowed(format!("{current}: larger than {} bytes", self.max_bytes)));
+            if response
+                .content_length()
+                .is_some_and(|n| n > self.max_bytes)
+            {
+                return Err(FetchError::NotAllowed(format!(
+                    "{current}: larger than {} bytes",
+                    self.max_bytes
+                )));
             }
             let mut body = BytesMut::new();
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| FetchError::Transient(format!("reading {current}: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| FetchError::Transient(format!("reading {current}: {e}")))?;
                 if body.len() as u64 + chunk.len() as u64 > self.max_bytes {
-                    return Err(FetchError::NotAllowed(format!("{current}: larger than {} bytes", self.max_bytes)));
+                    return Err(FetchError::NotAllowed(format!(
+                        "{current}: larger than {} bytes",
+                        self.max_bytes
+                    )));
                 }
                 body.extend_from_slice(&chunk);
             }
             return Ok(body.freeze());
         }
-        Err(FetchError::NotAllowed(format!("{url}: more than {} redirects", self.max_redirects)))
+        Err(FetchError::NotAllowed(format!(
+            "{url}: more than {} redirects",
+            self.max_redirects
+        )))
     }
 }
 
@@ -298,9 +338,25 @@ mod tests {
     #[test]
     fn only_public_addresses_are_public() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "100.64.0.1",
-            "255.255.255.255", "224.0.0.1", "::1", "::", "fe80::1", "fc00::1", "fd12::1", "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1", "64:ff9b::a00:1", "198.18.0.1", "240.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fc00::1",
+            "fd12::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+            "198.18.0.1",
+            "240.0.0.1",
         ] {
             assert!(!is_public_ip(private.parse().unwrap()), "{private}");
         }

@@ -29,5 +29,7 @@ pub mod upload;
 pub mod worker;
 
 pub use config::Config;
-pub use executor::{ExecContext, ExecError, ExecOutput, Executor, Executors, OutputImage, OutputVideo};
+pub use executor::{
+    ExecContext, ExecError, ExecOutput, Executor, Executors, OutputImage, OutputVideo,
+};
 pub use service::Service;

@@ -32,8 +32,12 @@ impl Service {
         let db = SqliteDatabase::open(&config.db_path())
             .await
             .with_context(|| format!("cannot open the database {}", config.db_path().display()))?;
-        let blobs = DiskBlobStore::new(config.blob_root())
-            .with_context(|| format!("cannot create the file store {}", config.blob_root().display()))?;
+        let blobs = DiskBlobStore::new(config.blob_root()).with_context(|| {
+            format!(
+                "cannot create the file store {}",
+                config.blob_root().display()
+            )
+        })?;
         Service::with_backends(config, Arc::new(db), Arc::new(blobs), executors)
     }
 

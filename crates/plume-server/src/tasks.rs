@@ -38,7 +38,10 @@ fn optional_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.chars().count() <= MAX_TITLE_CHARS => Ok(Some(s.clone())),
         Some(Value::Number(n)) if field == "project_id" => Ok(Some(n.to_string())),
-        Some(Value::String(_)) => Err(ApiError::field(field, format!("must be at most {MAX_TITLE_CHARS} characters"))),
+        Some(Value::String(_)) => Err(ApiError::field(
+            field,
+            format!("must be at most {MAX_TITLE_CHARS} characters"),
+        )),
         Some(_) => Err(ApiError::field(field, "must be a string")),
     }
 }
@@ -62,26 +65,37 @@ impl Service {
         };
         let category = Category::parse(category_name)
             .ok_or_else(|| ApiError::field("category", Category::unknown_message(category_name)))?;
-        let task_type = match obj.get("type") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_i64().filter(|t| (0..=1000).contains(t)).ok_or_else(|| {
-                ApiError::field("type", "must be a small non-negative integer")
-            })?),
-        };
+        let task_type =
+            match obj.get("type") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_i64().filter(|t| (0..=1000).contains(t)).ok_or_else(
+                    || ApiError::field("type", "must be a small non-negative integer"),
+                )?),
+            };
         let title = optional_text(obj, "title")?;
         let project_id = optional_text(obj, "project_id")?;
         let widget_mapping = match obj.get("widget_mapping") {
             None | Some(Value::Null) => None,
-            Some(v @ Value::Object(_)) if v.to_string().len() <= MAX_WIDGET_MAPPING_BYTES => Some(v.clone()),
+            Some(v @ Value::Object(_)) if v.to_string().len() <= MAX_WIDGET_MAPPING_BYTES => {
+                Some(v.clone())
+            }
             Some(Value::Object(_)) => {
-                return Err(ApiError::field("widget_mapping", format!("must be at most {MAX_WIDGET_MAPPING_BYTES} bytes")))
+                return Err(ApiError::field(
+                    "widget_mapping",
+                    format!("must be at most {MAX_WIDGET_MAPPING_BYTES} bytes"),
+                ))
             }
             Some(_) => return Err(ApiError::field("widget_mapping", "must be an object")),
         };
-        let content = obj.get("content").ok_or_else(|| ApiError::field("content", "is required"))?;
+        let content = obj
+            .get("content")
+            .ok_or_else(|| ApiError::field("content", "is required"))?;
         let validated = validate_content(category, content)?;
         if let Err(reason) = self.executors.ready(category) {
-            return Err(ApiError::new(ErrorCode::CategoryUnavailable, format!("{category} is unavailable: {reason}")));
+            return Err(ApiError::new(
+                ErrorCode::CategoryUnavailable,
+                format!("{category} is unavailable: {reason}"),
+            ));
         }
         for (i, url) in validated.image_urls.iter().enumerate() {
             self.fetcher.check(url).await.map_err(|e| match e {
@@ -91,14 +105,21 @@ impl Service {
         }
         let idempotency = match idempotency_key.map(str::trim) {
             None => None,
-            Some(k) if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN || !k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(k)
+                if k.is_empty()
+                    || k.len() > MAX_IDEMPOTENCY_KEY_LEN
+                    || !k.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
                 return Err(ApiError::field(
                     "Idempotency-Key",
                     format!("must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"),
                 ))
             }
             // serde_json maps are sorted, so equal bodies hash equal whatever their key order.
-            Some(k) => Some((k.to_string(), hex::encode(Sha256::digest(body.to_string().as_bytes())))),
+            Some(k) => Some((
+                k.to_string(),
+                hex::encode(Sha256::digest(body.to_string().as_bytes())),
+            )),
         };
         let now = now_millis();
         let cost = self.config.prices.price(&validated);
@@ -140,7 +161,12 @@ impl Service {
 
     /// One of the caller's tasks. With `wait`, holds until its status or progress changes or
     /// the time passes.
-    pub async fn get_task(&self, user_id: i64, id: i64, wait: Option<Duration>) -> Result<TaskRecord, ApiError> {
+    pub async fn get_task(
+        &self,
+        user_id: i64,
+        id: i64,
+        wait: Option<Duration>,
+    ) -> Result<TaskRecord, ApiError> {
         let mut events = self.events.subscribe();
         let task = self.owned_task(user_id, id).await?;
         let Some(wait) = wait.filter(|w| !w.is_zero() && !task.status.is_terminal()) else {
@@ -182,10 +208,16 @@ impl Service {
             }
         }
         if parsed.is_empty() {
-            return Err(ApiError::field("ids", "give at least one task id: ?ids=1,2,3"));
+            return Err(ApiError::field(
+                "ids",
+                "give at least one task id: ?ids=1,2,3",
+            ));
         }
         if parsed.len() > plume_core::MAX_BATCH_IDS {
-            return Err(ApiError::field("ids", format!("at most {} ids", plume_core::MAX_BATCH_IDS)));
+            return Err(ApiError::field(
+                "ids",
+                format!("at most {} ids", plume_core::MAX_BATCH_IDS),
+            ));
         }
         Ok(self.db.tasks_of(user_id, &parsed).await?)
     }
@@ -194,7 +226,10 @@ impl Service {
     pub async fn cancel_task(&self, user_id: i64, id: i64) -> Result<TaskRecord, ApiError> {
         let task = self.owned_task(user_id, id).await?;
         if task.status.is_terminal() {
-            return Err(ApiError::field("status", format!("task {id} is already {}", task.status.name())));
+            return Err(ApiError::field(
+                "status",
+                format!("task {id} is already {}", task.status.name()),
+            ));
         }
         let terminal = Terminal {
             status: TaskStatus::Cancelled,
@@ -205,10 +240,16 @@ impl Service {
         if !self.db.finish(id, &terminal, None, now_millis()).await? {
             // It finished between our read and the compare-and-set.
             let now = self.owned_task(user_id, id).await?;
-            return Err(ApiError::field("status", format!("task {id} is already {}", now.status.name())));
+            return Err(ApiError::field(
+                "status",
+                format!("task {id} is already {}", now.status.name()),
+            ));
         }
         self.events.task_changed(id);
-        if let (Some(executor), Some(job)) = (self.executors.get(task.category), task.upstream_job.as_ref()) {
+        if let (Some(executor), Some(job)) = (
+            self.executors.get(task.category),
+            task.upstream_job.as_ref(),
+        ) {
             executor.cancelled(Some(job)).await;
         }
         self.owned_task(user_id, id).await
@@ -246,7 +287,11 @@ impl Service {
     /// `result` as the contract shows it: output URLs on success, the reason on failure.
     pub fn render_result(&self, task: &TaskRecord) -> Value {
         match task.status {
-            TaskStatus::Success => match task.output.clone().map(serde_json::from_value::<ExecOutput>) {
+            TaskStatus::Success => match task
+                .output
+                .clone()
+                .map(serde_json::from_value::<ExecOutput>)
+            {
                 Some(Ok(ExecOutput::Images { images })) => {
                     let urls: Vec<String> = images.iter().map(|i| self.file_url(&i.key)).collect();
                     let first = images.first();
@@ -275,7 +320,10 @@ impl Service {
                 }
                 _ => Value::Null,
             },
-            s if s.is_terminal() => json!(task.error_message.clone().unwrap_or_else(|| s.name().to_string())),
+            s if s.is_terminal() => json!(task
+                .error_message
+                .clone()
+                .unwrap_or_else(|| s.name().to_string())),
             _ => Value::Null,
         }
     }

@@ -80,7 +80,10 @@ pub fn inspect_image(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, Str
         return Err("the file is empty".into());
     }
     if bytes.len() as u64 > limits.max_bytes {
-        return Err(format!("the file is larger than {} bytes", limits.max_bytes));
+        return Err(format!(
+            "the file is larger than {} bytes",
+            limits.max_bytes
+        ));
     }
     let kind = ImageKind::sniff(bytes).ok_or("not a JPEG, PNG, WebP or GIF image")?;
     let reader = || ImageReader::with_format(Cursor::new(bytes), kind.format());
@@ -106,14 +109,21 @@ pub fn inspect_image(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, Str
     decoder
         .decode()
         .map_err(|e| format!("the {} data is corrupt or truncated: {e}", kind.ext()))?;
-    Ok(ImageInfo { kind, width, height })
+    Ok(ImageInfo {
+        kind,
+        width,
+        height,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LIMITS: ImageLimits = ImageLimits { max_bytes: 1 << 20, max_pixels: 1_000_000 };
+    const LIMITS: ImageLimits = ImageLimits {
+        max_bytes: 1 << 20,
+        max_pixels: 1_000_000,
+    };
 
     fn png(w: u32, h: u32) -> Vec<u8> {
         let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([x as u8, y as u8, 7]));
@@ -125,19 +135,36 @@ mod tests {
     #[test]
     fn accepts_real_images_and_reads_their_size() {
         let info = inspect_image(&png(30, 20), LIMITS).unwrap();
-        assert_eq!((info.kind, info.width, info.height), (ImageKind::Png, 30, 20));
+        assert_eq!(
+            (info.kind, info.width, info.height),
+            (ImageKind::Png, 30, 20)
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_whole_image_within_limits() {
         let good = png(64, 64);
         assert!(inspect_image(b"", LIMITS).unwrap_err().contains("empty"));
-        assert!(inspect_image(b"hello, not an image", LIMITS).unwrap_err().contains("not a JPEG"));
+        assert!(inspect_image(b"hello, not an image", LIMITS)
+            .unwrap_err()
+            .contains("not a JPEG"));
         let truncated = &good[..good.len() / 2];
-        assert!(inspect_image(truncated, LIMITS).unwrap_err().contains("corrupt or truncated"));
-        let big = ImageLimits { max_bytes: 100, ..LIMITS };
-        assert!(inspect_image(&good, big).unwrap_err().contains("larger than"));
-        let few_pixels = ImageLimits { max_pixels: 1000, ..LIMITS };
-        assert!(inspect_image(&good, few_pixels).unwrap_err().contains("pixels"));
+        assert!(inspect_image(truncated, LIMITS)
+            .unwrap_err()
+            .contains("corrupt or truncated"));
+        let big = ImageLimits {
+            max_bytes: 100,
+            ..LIMITS
+        };
+        assert!(inspect_image(&good, big)
+            .unwrap_err()
+            .contains("larger than"));
+        let few_pixels = ImageLimits {
+            max_pixels: 1000,
+            ..LIMITS
+        };
+        assert!(inspect_image(&good, few_pixels)
+            .unwrap_err()
+            .contains("pixels"));
     }
 }

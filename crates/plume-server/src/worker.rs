@@ -28,7 +28,11 @@ async fn flipped(rx: &mut watch::Receiver<bool>) {
 
 fn owner_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into());
-    format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>())
+    format!(
+        "{host}-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 /// Runs the dispatchers and the reaper until shutdown; returns when every run has ended.
@@ -39,7 +43,13 @@ pub async fn run_workers(service: Arc<Service>, shutdown: Shutdown) {
         if service.executors.get(category).is_none() {
             continue;
         }
-        set.spawn(dispatch(service.clone(), category, owner.clone(), shutdown.stop_claiming.clone(), shutdown.stop_running.clone()));
+        set.spawn(dispatch(
+            service.clone(),
+            category,
+            owner.clone(),
+            shutdown.stop_claiming.clone(),
+            shutdown.stop_running.clone(),
+        ));
     }
     set.spawn(reap(service.clone(), shutdown.stop_claiming.clone()));
     while set.join_next().await.is_some() {}
@@ -65,7 +75,11 @@ async fn dispatch(
             _ = flipped(&mut stop_claiming) => break,
         };
         let now = now_millis();
-        match service.db.claim(category, &owner, now + lease.as_millis() as i64, now).await {
+        match service
+            .db
+            .claim(category, &owner, now + lease.as_millis() as i64, now)
+            .await
+        {
             Ok(Some(task)) => {
                 service.events.task_changed(task.id);
                 let (service, owner, stop) = (service.clone(), owner.clone(), stop_running.clone());
@@ -96,7 +110,12 @@ enum Ending {
     Shutdown,
 }
 
-async fn run_one(service: &Service, task: TaskRecord, owner: &str, mut stop_running: watch::Receiver<bool>) {
+async fn run_one(
+    service: &Service,
+    task: TaskRecord,
+    owner: &str,
+    mut stop_running: watch::Receiver<bool>,
+) {
     let id = task.id;
     let category = task.category;
     let attempt = u32::try_from(task.attempts).unwrap_or(u32::MAX);
@@ -110,13 +129,25 @@ async fn run_one(service: &Service, task: TaskRecord, owner: &str, mut stop_runn
     // Crash-resumes count as attempts too, so a task that kills its worker every time ends.
     if attempt > max_attempts {
         let message = format!("gave up after {max_attempts} attempts");
-        settle(service, id, owner, finish(TaskStatus::Failed, "ATTEMPTS_EXHAUSTED", message)).await;
+        settle(
+            service,
+            id,
+            owner,
+            finish(TaskStatus::Failed, "ATTEMPTS_EXHAUSTED", message),
+        )
+        .await;
         return;
     }
     let content = match validate_content(category, &task.content) {
         Ok(c) => c,
         Err(e) => {
-            settle(service, id, owner, finish(TaskStatus::Failed, "INVALID_CONTENT", e.message())).await;
+            settle(
+                service,
+                id,
+                owner,
+                finish(TaskStatus::Failed, "INVALID_CONTENT", e.message()),
+            )
+            .await;
             return;
         }
     };
@@ -134,7 +165,8 @@ async fn run_one(service: &Service, task: TaskRecord, owner: &str, mut stop_runn
         upstream_job: task.upstream_job.clone(),
     };
     let lease = Duration::from_secs_f64(service.config.queue.lease_seconds);
-    let until_deadline = Duration::from_millis(u64::try_from(task.deadline_at - now_millis()).unwrap_or(0));
+    let until_deadline =
+        Duration::from_millis(u64::try_from(task.deadline_at - now_millis()).unwrap_or(0));
     let started = Instant::now();
     let ending = {
         let execution = executor.execute(&content, &ctx);
@@ -158,7 +190,11 @@ async fn run_one(service: &Service, task: TaskRecord, owner: &str, mut stop_runn
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let record = |outcome| service.metrics.record_execution(category.as_str(), outcome, seconds);
+    let record = |outcome| {
+        service
+            .metrics
+            .record_execution(category.as_str(), outcome, seconds)
+    };
     match ending {
         Ending::Done(Ok(output)) => {
             record("success");
@@ -172,13 +208,26 @@ async fn run_one(service: &Service, task: TaskRecord, owner: &str, mut stop_runn
         }
         Ending::Done(Err(e)) if e.retryable && attempt < max_attempts => {
             record("retry");
-            let backoff = service.config.queue.retry_backoff_ms.saturating_mul(1 << (attempt - 1).min(10));
+            let backoff = service
+                .config
+                .queue
+                .retry_backoff_ms
+                .saturating_mul(1 << (attempt - 1).min(10));
             tracing::info!(task = id, attempt, error = %e.message, "retrying after {backoff} ms");
-            let _ = service.db.release(id, owner, now_millis() + backoff as i64, Some(&e.message)).await;
+            let _ = service
+                .db
+                .release(id, owner, now_millis() + backoff as i64, Some(&e.message))
+                .await;
         }
         Ending::Done(Err(e)) => {
             record("failure");
-            settle(service, id, owner, finish(TaskStatus::Failed, &e.code, e.message)).await;
+            settle(
+                service,
+                id,
+                owner,
+                finish(TaskStatus::Failed, &e.code, e.message),
+            )
+            .await;
         }
         Ending::LeaseLost => {
             record("abandoned");
@@ -191,7 +240,13 @@ async fn run_one(service: &Service, task: TaskRecord, owner: &str, mut stop_runn
         Ending::Deadline => {
             record("timeout");
             let message = format!("processing exceeded the {category} time limit");
-            settle(service, id, owner, finish(TaskStatus::Timeout, "TIMEOUT", message)).await;
+            settle(
+                service,
+                id,
+                owner,
+                finish(TaskStatus::Timeout, "TIMEOUT", message),
+            )
+            .await;
         }
         Ending::Shutdown => {
             record("interrupted");
@@ -203,9 +258,16 @@ async fn run_one(service: &Service, task: TaskRecord, owner: &str, mut stop_runn
 
 /// Writes a terminal status (with its ledger entry) while we hold the lease.
 async fn settle(service: &Service, id: i64, owner: &str, terminal: Terminal) {
-    match service.db.finish(id, &terminal, Some(owner), now_millis()).await {
+    match service
+        .db
+        .finish(id, &terminal, Some(owner), now_millis())
+        .await
+    {
         Ok(true) => service.events.task_changed(id),
-        Ok(false) => tracing::info!(task = id, "task was settled elsewhere (cancelled or timed out)"),
+        Ok(false) => tracing::info!(
+            task = id,
+            "task was settled elsewhere (cancelled or timed out)"
+        ),
         // The lease lapses and another attempt settles it; no ledger entry was written.
         Err(e) => tracing::error!(task = id, error = %e, "settling a task failed"),
     }

@@ -18,7 +18,9 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use plume_core::{Category, CategoryKind, ValidatedContent};
-use plume_server::{ExecContext, ExecError, ExecOutput, Executor, Executors, OutputImage, OutputVideo};
+use plume_server::{
+    ExecContext, ExecError, ExecOutput, Executor, Executors, OutputImage, OutputVideo,
+};
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,17 +62,24 @@ fn png_bytes(img: &image::RgbaImage) -> Result<Bytes, ExecError> {
 
 #[async_trait]
 impl Executor for ScriptedExecutor {
-    async fn execute(&self, content: &ValidatedContent, ctx: &ExecContext) -> Result<ExecOutput, ExecError> {
+    async fn execute(
+        &self,
+        content: &ValidatedContent,
+        ctx: &ExecContext,
+    ) -> Result<ExecOutput, ExecError> {
         let script = Script::parse(content.prompt.as_deref());
         if script.upstream {
             if ctx.upstream_job().is_none() {
-                let dir = std::env::var("PLUME_TEST_UPSTREAM_DIR")
-                    .map_err(|_| ExecError::permanent("TEST_SETUP", "PLUME_TEST_UPSTREAM_DIR is not set"))?;
+                let dir = std::env::var("PLUME_TEST_UPSTREAM_DIR").map_err(|_| {
+                    ExecError::permanent("TEST_SETUP", "PLUME_TEST_UPSTREAM_DIR is not set")
+                })?;
                 let path = std::path::Path::new(&dir).join(ctx.task_id.to_string());
                 let mut line = std::fs::read_to_string(&path).unwrap_or_default();
                 line.push_str("submitted\n");
-                std::fs::write(&path, line).map_err(|e| ExecError::permanent("TEST_SETUP", e.to_string()))?;
-                ctx.save_upstream_job(serde_json::json!({"job": format!("job-{}", ctx.task_id)})).await?;
+                std::fs::write(&path, line)
+                    .map_err(|e| ExecError::permanent("TEST_SETUP", e.to_string()))?;
+                ctx.save_upstream_job(serde_json::json!({"job": format!("job-{}", ctx.task_id)}))
+                    .await?;
             }
             ctx.set_progress(10).await;
         }
@@ -78,13 +87,21 @@ impl Executor for ScriptedExecutor {
             tokio::time::sleep(Duration::from_millis(script.sleep_ms)).await;
         }
         if ctx.attempt <= script.retry {
-            return Err(ExecError::retryable("UPSTREAM_UNAVAILABLE", format!("scripted retryable failure on attempt {}", ctx.attempt)));
+            return Err(ExecError::retryable(
+                "UPSTREAM_UNAVAILABLE",
+                format!("scripted retryable failure on attempt {}", ctx.attempt),
+            ));
         }
         if let Some(why) = script.fail {
             return Err(ExecError::permanent("UPSTREAM_REFUSED", why));
         }
         if content.category.kind() == CategoryKind::Video {
-            let key = ctx.store_output(Bytes::from_static(b"\x00\x00\x00\x18ftypmp42 placeholder"), "mp4").await?;
+            let key = ctx
+                .store_output(
+                    Bytes::from_static(b"\x00\x00\x00\x18ftypmp42 placeholder"),
+                    "mp4",
+                )
+                .await?;
             return Ok(ExecOutput::Videos {
                 parts: vec![OutputVideo {
                     key: key.to_string(),
@@ -98,18 +115,30 @@ impl Executor for ScriptedExecutor {
         for url in &content.image_urls {
             let bytes = ctx.fetch_image(url).await?;
             let mut img = image::load_from_memory(&bytes)
-                .map_err(|e| ExecError::permanent("INPUT_INVALID", format!("the input image cannot be decoded: {e}")))?
+                .map_err(|e| {
+                    ExecError::permanent(
+                        "INPUT_INVALID",
+                        format!("the input image cannot be decoded: {e}"),
+                    )
+                })?
                 .to_rgba8();
             image::imageops::invert(&mut img);
             images.push(img);
         }
         if images.is_empty() {
-            images.push(image::RgbaImage::from_fn(64, 48, |x, y| image::Rgba([x as u8 * 4, y as u8 * 5, 128, 255])));
+            images.push(image::RgbaImage::from_fn(64, 48, |x, y| {
+                image::Rgba([x as u8 * 4, y as u8 * 5, 128, 255])
+            }));
         }
         let mut outputs = Vec::new();
         for img in images {
             let key = ctx.store_output(png_bytes(&img)?, "png").await?;
-            outputs.push(OutputImage { key: key.to_string(), width: img.width(), height: img.height(), mime: "image/png".into() });
+            outputs.push(OutputImage {
+                key: key.to_string(),
+                width: img.width(),
+                height: img.height(),
+                mime: "image/png".into(),
+            });
         }
         Ok(ExecOutput::Images { images: outputs })
     }
@@ -121,10 +150,15 @@ pub fn executors_from_env() -> Executors {
     let categories: Vec<Category> = match wanted.trim() {
         "" => Category::ALL.to_vec(),
         "none" => Vec::new(),
-        list => list.split(',').filter_map(|c| Category::parse(c.trim())).collect(),
+        list => list
+            .split(',')
+            .filter_map(|c| Category::parse(c.trim()))
+            .collect(),
     };
     let executor: Arc<dyn Executor> = Arc::new(ScriptedExecutor);
-    categories.into_iter().fold(Executors::new(), |set, c| set.with(c, executor.clone()))
+    categories
+        .into_iter()
+        .fold(Executors::new(), |set, c| set.with(c, executor.clone()))
 }
 
 #[cfg(test)]
@@ -134,7 +168,15 @@ mod tests {
     #[test]
     fn scripts_parse() {
         let s = Script::parse(Some("draw sleep=250 retry=2 fail=no_such_model upstream"));
-        assert_eq!(s, Script { sleep_ms: 250, fail: Some("no such model".into()), retry: 2, upstream: true });
+        assert_eq!(
+            s,
+            Script {
+                sleep_ms: 250,
+                fail: Some("no such model".into()),
+                retry: 2,
+                upstream: true
+            }
+        );
         assert_eq!(Script::parse(None), Script::default());
     }
 }

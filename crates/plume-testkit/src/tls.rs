@@ -34,22 +34,72 @@ pub async fn start(dir: &Path, image: Bytes, redirect_to: String) -> anyhow::Res
     let csr = dir.join("leaf.csr");
     let leaf = dir.join("leaf.pem");
     let ext = dir.join("leaf.ext");
-    std::fs::write(&ext, "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")?;
+    std::fs::write(
+        &ext,
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )?;
     let openssl = |args: &[&std::ffi::OsStr]| -> anyhow::Result<()> {
-        let status = std::process::Command::new("openssl").args(args).stderr(std::process::Stdio::null()).status()?;
+        let status = std::process::Command::new("openssl")
+            .args(args)
+            .stderr(std::process::Stdio::null())
+            .status()?;
         anyhow::ensure!(status.success(), "openssl {:?} failed", args);
         Ok(())
     };
     let os = |s: &'static str| std::ffi::OsStr::new(s);
-    openssl(&[os("req"), os("-x509"), os("-newkey"), os("rsa:2048"), os("-nodes"), os("-days"), os("1"), os("-subj"), os("/CN=Plume Test CA"), os("-keyout"), ca_key.as_os_str(), os("-out"), cert_path.as_os_str()])?;
-    openssl(&[os("req"), os("-new"), os("-newkey"), os("rsa:2048"), os("-nodes"), os("-subj"), os("/CN=localhost"), os("-keyout"), key_path.as_os_str(), os("-out"), csr.as_os_str()])?;
-    openssl(&[os("x509"), os("-req"), os("-in"), csr.as_os_str(), os("-CA"), cert_path.as_os_str(), os("-CAkey"), ca_key.as_os_str(), os("-CAcreateserial"), os("-days"), os("1"), os("-extfile"), ext.as_os_str(), os("-out"), leaf.as_os_str()])?;
+    openssl(&[
+        os("req"),
+        os("-x509"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-days"),
+        os("1"),
+        os("-subj"),
+        os("/CN=Plume Test CA"),
+        os("-keyout"),
+        ca_key.as_os_str(),
+        os("-out"),
+        cert_path.as_os_str(),
+    ])?;
+    openssl(&[
+        os("req"),
+        os("-new"),
+        os("-newkey"),
+        os("rsa:2048"),
+        os("-nodes"),
+        os("-subj"),
+        os("/CN=localhost"),
+        os("-keyout"),
+        key_path.as_os_str(),
+        os("-out"),
+        csr.as_os_str(),
+    ])?;
+    openssl(&[
+        os("x509"),
+        os("-req"),
+        os("-in"),
+        csr.as_os_str(),
+        os("-CA"),
+        cert_path.as_os_str(),
+        os("-CAkey"),
+        ca_key.as_os_str(),
+        os("-CAcreateserial"),
+        os("-days"),
+        os("1"),
+        os("-extfile"),
+        ext.as_os_str(),
+        os("-out"),
+        leaf.as_os_str(),
+    ])?;
     let certs = CertificateDer::pem_file_iter(&leaf)?.collect::<Result<Vec<_>, _>>()?;
     let key = PrivateKeyDer::from_pem_file(&key_path)?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
@@ -57,9 +107,16 @@ pub async fn start(dir: &Path, image: Bytes, redirect_to: String) -> anyhow::Res
     let counter = hits.clone();
     let task = tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, image, redirect_to, counter) = (acceptor.clone(), image.clone(), redirect_to.clone(), counter.clone());
+            let (acceptor, image, redirect_to, counter) = (
+                acceptor.clone(),
+                image.clone(),
+                redirect_to.clone(),
+                counter.clone(),
+            );
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let mut buf = vec![0u8; 8192];
                 let mut len = 0;
                 while len < buf.len() {
@@ -91,5 +148,10 @@ pub async fn start(dir: &Path, image: Bytes, redirect_to: String) -> anyhow::Res
             });
         }
     });
-    Ok(HttpsServer { port, cert_path, hits, task })
+    Ok(HttpsServer {
+        port,
+        cert_path,
+        hits,
+        task,
+    })
 }

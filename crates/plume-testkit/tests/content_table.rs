@@ -11,7 +11,12 @@ async fn every_category_mode_and_image_count() {
     let u = s.user(1_000_000);
     let mut urls = Vec::new();
     for _ in 0..11 {
-        urls.push(s.upload(&u.key, png(12, 12), "i.png").await.1["data"]["file_url"].as_str().unwrap().to_string());
+        urls.push(
+            s.upload(&u.key, png(12, 12), "i.png").await.1["data"]["file_url"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let table: Vec<(&str, Option<&str>, usize, usize)> = vec![
         ("Banana2", Some("text_to_image"), 0, 0),
@@ -37,13 +42,19 @@ async fn every_category_mode_and_image_count() {
                 content["processing_mode"] = json!(mode);
                 content["prompt"] = json!("sleep=0");
             }
-            let r = s.create(&u.key, &json!({"category": category, "content": content})).await;
+            let r = s
+                .create(&u.key, &json!({"category": category, "content": content}))
+                .await;
             if (min..=max).contains(&n) {
                 assert_eq!(r.0, 200, "{category} {mode:?} {n}: {}", r.1);
                 accepted += 1;
             } else {
                 assert_error(&r, 400, "VALIDATION_ERROR");
-                assert!(r.1["error"]["details"]["imageUrls"].is_string(), "{category} {mode:?} {n}: {}", r.1);
+                assert!(
+                    r.1["error"]["details"]["imageUrls"].is_string(),
+                    "{category} {mode:?} {n}: {}",
+                    r.1
+                );
             }
         }
     }
@@ -61,30 +72,86 @@ async fn every_category_mode_and_image_count() {
     }
     // Bad values of each field name the field.
     let bad: Vec<(Value, &str)> = vec![
-        (json!({"category": "Banana2", "content": {"prompt": ""}}), "prompt"),
-        (json!({"category": "Banana2", "content": {"prompt": "p", "processing_mode": "blend"}}), "processing_mode"),
-        (json!({"category": "Banana2", "content": {"prompt": "p", "generationConfig": {"imageConfig": {"image_size": "3K"}}}}), "generationConfig.imageConfig.image_size"),
-        (json!({"category": "Banana2", "content": {"prompt": "p", "generationConfig": {"imageConfig": {"aspectRatio": "1:3"}}}}), "generationConfig.imageConfig.aspectRatio"),
-        (json!({"category": "Banana2", "content": {"prompt": "p", "generationConfig": {"responseModalities": ["AUDIO"]}}}), "generationConfig.responseModalities"),
-        (json!({"category": "veo", "content": {"prompt": "p", "videoConfig": {"durationSeconds": 7}}}), "videoConfig.durationSeconds"),
-        (json!({"category": "veo", "content": {"prompt": "p", "videoConfig": {"aspectRatio": "4:3"}}}), "videoConfig.aspectRatio"),
-        (json!({"category": "veo", "content": {"prompt": "p", "videoConfig": {"model": "veo9"}}}), "videoConfig.model"),
-        (json!({"category": "seedance2", "content": {"prompt": "p", "videoConfig": {"model": "seedance2-20s"}}}), "videoConfig.model"),
-        (json!({"category": "remove-watermark", "content": {"imageUrls": [urls[0]], "regions": [[1, 2, 0, 4]]}}), "regions[0]"),
-        (json!({"category": "remove-bg", "content": {"imageUrls": ["file:///etc/passwd"]}}), "imageUrls[0]"),
-        (json!({"category": "remove-bg", "content": {"imageUrls": [format!("{}/files/uploads/20200101/nothing.png", s.base)]}}), "content.imageUrls[0]"),
-        (json!({"category": "remove-bg", "content": {"imageUrls": [format!("{}/files/../plume.db", s.base)]}}), "content.imageUrls[0]"),
-        (json!({"category": "remove-bg", "content": {"imageUrls": ["https://not-allowed.example.com/a.png"]}}), "content.imageUrls[0]"),
+        (
+            json!({"category": "Banana2", "content": {"prompt": ""}}),
+            "prompt",
+        ),
+        (
+            json!({"category": "Banana2", "content": {"prompt": "p", "processing_mode": "blend"}}),
+            "processing_mode",
+        ),
+        (
+            json!({"category": "Banana2", "content": {"prompt": "p", "generationConfig": {"imageConfig": {"image_size": "3K"}}}}),
+            "generationConfig.imageConfig.image_size",
+        ),
+        (
+            json!({"category": "Banana2", "content": {"prompt": "p", "generationConfig": {"imageConfig": {"aspectRatio": "1:3"}}}}),
+            "generationConfig.imageConfig.aspectRatio",
+        ),
+        (
+            json!({"category": "Banana2", "content": {"prompt": "p", "generationConfig": {"responseModalities": ["AUDIO"]}}}),
+            "generationConfig.responseModalities",
+        ),
+        (
+            json!({"category": "veo", "content": {"prompt": "p", "videoConfig": {"durationSeconds": 7}}}),
+            "videoConfig.durationSeconds",
+        ),
+        (
+            json!({"category": "veo", "content": {"prompt": "p", "videoConfig": {"aspectRatio": "4:3"}}}),
+            "videoConfig.aspectRatio",
+        ),
+        (
+            json!({"category": "veo", "content": {"prompt": "p", "videoConfig": {"model": "veo9"}}}),
+            "videoConfig.model",
+        ),
+        (
+            json!({"category": "seedance2", "content": {"prompt": "p", "videoConfig": {"model": "seedance2-20s"}}}),
+            "videoConfig.model",
+        ),
+        (
+            json!({"category": "remove-watermark", "content": {"imageUrls": [urls[0]], "regions": [[1, 2, 0, 4]]}}),
+            "regions[0]",
+        ),
+        (
+            json!({"category": "remove-bg", "content": {"imageUrls": ["file:///etc/passwd"]}}),
+            "imageUrls[0]",
+        ),
+        (
+            json!({"category": "remove-bg", "content": {"imageUrls": [format!("{}/files/uploads/20200101/nothing.png", s.base)]}}),
+            "content.imageUrls[0]",
+        ),
+        (
+            json!({"category": "remove-bg", "content": {"imageUrls": [format!("{}/files/../plume.db", s.base)]}}),
+            "content.imageUrls[0]",
+        ),
+        (
+            json!({"category": "remove-bg", "content": {"imageUrls": ["https://not-allowed.example.com/a.png"]}}),
+            "content.imageUrls[0]",
+        ),
     ];
     for (body, field) in bad {
         let r = s.create(&u.key, &body).await;
         assert_error(&r, 400, "VALIDATION_ERROR");
-        assert!(r.1["error"]["details"][field].is_string(), "{body}: {}", r.1);
+        assert!(
+            r.1["error"]["details"][field].is_string(),
+            "{body}: {}",
+            r.1
+        );
     }
     let b = s.balance(&u);
     let reserved = b["ledger"]["reserve"].as_i64().unwrap();
-    assert_eq!((b["ledger"]["reserve"].as_i64().unwrap() > 0, accepted > 0), (true, true));
-    assert_eq!(b["balance"].as_i64().unwrap(), 1_000_000 - reserved + b["ledger"]["refund"].as_i64().unwrap());
+    assert_eq!(
+        (b["ledger"]["reserve"].as_i64().unwrap() > 0, accepted > 0),
+        (true, true)
+    );
+    assert_eq!(
+        b["balance"].as_i64().unwrap(),
+        1_000_000 - reserved + b["ledger"]["refund"].as_i64().unwrap()
+    );
     let (tasks, _) = s.admin(&["tasks", "--limit", "1000"]);
-    assert_eq!(tasks["tasks"].as_array().unwrap().len(), accepted, "only accepted requests made tasks");
+    assert_eq!(
+        tasks["tasks"].as_array().unwrap().len(),
+        accepted,
+        "only accepted requests made tasks"
+    );
 }

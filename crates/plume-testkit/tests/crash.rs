@@ -12,16 +12,51 @@ async fn kill_nine_then_restart_settles_every_task_once() {
     let mut s = Server::start(config, &[]).await;
     let u = s.user(1000);
     let mut ids = Vec::new();
-    for prompt in ["upstream sleep=1500", "upstream sleep=1500", "upstream sleep=1500", "sleep=200", "fail=broken_input", "upstream sleep=800"] {
-        ids.push(s.create(&u.key, &banana(prompt)).await.1["data"]["id"].as_i64().unwrap());
+    for prompt in [
+        "upstream sleep=1500",
+        "upstream sleep=1500",
+        "upstream sleep=1500",
+        "sleep=200",
+        "fail=broken_input",
+        "upstream sleep=800",
+    ] {
+        ids.push(
+            s.create(&u.key, &banana(prompt)).await.1["data"]["id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
-    let veo = s.create(&u.key, &json!({"category": "veo", "content": {"prompt": "upstream sleep=1500"}})).await.1["data"]["id"].as_i64().unwrap();
+    let veo = s
+        .create(
+            &u.key,
+            &json!({"category": "veo", "content": {"prompt": "upstream sleep=1500"}}),
+        )
+        .await
+        .1["data"]["id"]
+        .as_i64()
+        .unwrap();
     ids.push(veo);
     // Wait until tasks are running upstream, then kill the server without warning.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, b) = s.get(&u.key, &format!("/api/open/tasks/batch?ids={}", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))).await;
-        let running = b["data"].as_array().unwrap().iter().filter(|t| t["status"] == 2 && t["progress"] == 10).count();
+        let (_, b) = s
+            .get(
+                &u.key,
+                &format!(
+                    "/api/open/tasks/batch?ids={}",
+                    ids.iter()
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            )
+            .await;
+        let running = b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["status"] == 2 && t["progress"] == 10)
+            .count();
         if running >= 2 {
             break;
         }
@@ -30,7 +65,11 @@ async fn kill_nine_then_restart_settles_every_task_once() {
     }
     s.kill9();
     let mid = s.balance(&u);
-    assert_eq!(mid["balance"].as_i64().unwrap(), 1000 - mid["ledger"]["reserve"].as_i64().unwrap() + mid["ledger"]["refund"].as_i64().unwrap());
+    assert_eq!(
+        mid["balance"].as_i64().unwrap(),
+        1000 - mid["ledger"]["reserve"].as_i64().unwrap()
+            + mid["ledger"]["refund"].as_i64().unwrap()
+    );
 
     s.spawn().await;
     let mut expected_refund = 0;
@@ -53,8 +92,14 @@ async fn kill_nine_then_restart_settles_every_task_once() {
     let reserve = b["ledger"]["reserve"].as_i64().unwrap();
     assert_eq!(reserve, 6 * 10 + 60);
     assert_eq!(b["ledger"]["refund"], expected_refund);
-    assert_eq!(b["ledger"]["capture"].as_i64().unwrap(), reserve - expected_refund);
-    assert_eq!(b["balance"].as_i64().unwrap(), 1000 - reserve + expected_refund);
+    assert_eq!(
+        b["ledger"]["capture"].as_i64().unwrap(),
+        reserve - expected_refund
+    );
+    assert_eq!(
+        b["balance"].as_i64().unwrap(),
+        1000 - reserve + expected_refund
+    );
 }
 
 #[tokio::test]
@@ -62,19 +107,43 @@ async fn sigterm_lets_running_work_finish() {
     let config = "[queue]\nshutdown_grace_seconds = 10\ndefault_concurrency = 1\n";
     let mut s = Server::start(config, &[]).await;
     let u = s.user(100);
-    let running = s.create(&u.key, &banana("sleep=1500")).await.1["data"]["id"].as_i64().unwrap();
-    let queued = s.create(&u.key, &banana("sleep=10")).await.1["data"]["id"].as_i64().unwrap();
+    let running = s.create(&u.key, &banana("sleep=1500")).await.1["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let queued = s.create(&u.key, &banana("sleep=10")).await.1["data"]["id"]
+        .as_i64()
+        .unwrap();
     while s.get(&u.key, &format!("/api/open/tasks/{running}")).await.1["data"]["status"] != 2 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let status = s.terminate();
     assert!(status.success(), "{status}");
     let (tasks, _) = s.admin(&["tasks"]);
-    let by_id = |id: i64| tasks["tasks"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap().clone();
-    assert_eq!(by_id(running)["status"], 3, "the running task finished within the grace period");
-    assert_eq!(by_id(queued)["status"], 1, "nothing new was claimed after the signal");
+    let by_id = |id: i64| {
+        tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_id(running)["status"],
+        3,
+        "the running task finished within the grace period"
+    );
+    assert_eq!(
+        by_id(queued)["status"],
+        1,
+        "nothing new was claimed after the signal"
+    );
     s.spawn().await;
-    assert_eq!(s.wait_terminal(&u.key, queued, Duration::from_secs(20)).await["status"], 3);
+    assert_eq!(
+        s.wait_terminal(&u.key, queued, Duration::from_secs(20))
+            .await["status"],
+        3
+    );
 }
 
 #[tokio::test]
@@ -82,7 +151,9 @@ async fn shutdown_past_the_grace_period_releases_the_task_for_the_next_start() {
     let config = "[queue]\nshutdown_grace_seconds = 0.3\nlease_seconds = 60\n";
     let mut s = Server::start(config, &[]).await;
     let u = s.user(100);
-    let id = s.create(&u.key, &banana("upstream sleep=3000")).await.1["data"]["id"].as_i64().unwrap();
+    let id = s.create(&u.key, &banana("upstream sleep=3000")).await.1["data"]["id"]
+        .as_i64()
+        .unwrap();
     while s.get(&u.key, &format!("/api/open/tasks/{id}")).await.1["data"]["progress"] != 10 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -7,8 +7,16 @@ use std::time::Duration;
 
 fn ledger_adds_up(balance: &Value) {
     let l = &balance["ledger"];
-    let (topup, reserve, refund) = (l["topup"].as_i64().unwrap(), l["reserve"].as_i64().unwrap(), l["refund"].as_i64().unwrap());
-    assert_eq!(balance["balance"].as_i64().unwrap(), topup - reserve + refund, "{balance}");
+    let (topup, reserve, refund) = (
+        l["topup"].as_i64().unwrap(),
+        l["reserve"].as_i64().unwrap(),
+        l["refund"].as_i64().unwrap(),
+    );
+    assert_eq!(
+        balance["balance"].as_i64().unwrap(),
+        topup - reserve + refund,
+        "{balance}"
+    );
 }
 
 #[tokio::test]
@@ -20,9 +28,20 @@ async fn two_hundred_concurrent_creates_against_a_balance_for_one_hundred() {
     let body = json!({"category": "remove-bg", "content": {"imageUrls": [url]}});
     let mut handles = Vec::new();
     for _ in 0..200 {
-        let (http, url, key, body) = (s.http.clone(), s.url("/api/open/tasks"), u.key.clone(), body.clone());
+        let (http, url, key, body) = (
+            s.http.clone(),
+            s.url("/api/open/tasks"),
+            u.key.clone(),
+            body.clone(),
+        );
         handles.push(tokio::spawn(async move {
-            let r = http.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }));
     }
@@ -44,11 +63,17 @@ async fn two_hundred_concurrent_creates_against_a_balance_for_one_hundred() {
     assert_eq!(b["balance"], 0);
     ledger_adds_up(&b);
     for id in &accepted {
-        assert_eq!(s.wait_terminal(&u.key, *id, Duration::from_secs(60)).await["status"], 3);
+        assert_eq!(
+            s.wait_terminal(&u.key, *id, Duration::from_secs(60)).await["status"],
+            3
+        );
     }
     let b = s.balance(&u);
     assert_eq!(b["balance"], 0);
-    assert_eq!(b["ledger"], json!({"topup": 500, "reserve": 500, "capture": 500, "refund": 0}));
+    assert_eq!(
+        b["ledger"],
+        json!({"topup": 500, "reserve": 500, "capture": 500, "refund": 0})
+    );
 }
 
 #[tokio::test]
@@ -56,7 +81,12 @@ async fn idempotency_key_gives_one_task_and_one_charge() {
     let s = Server::start("", &[]).await;
     let u = s.user(100);
     let send = |body: Value, key: &'static str| {
-        let req = s.http.post(s.url("/api/open/tasks")).bearer_auth(&u.key).header("Idempotency-Key", key).json(&body);
+        let req = s
+            .http
+            .post(s.url("/api/open/tasks"))
+            .bearer_auth(&u.key)
+            .header("Idempotency-Key", key)
+            .json(&body);
         async move {
             let r = req.send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
@@ -71,12 +101,31 @@ async fn idempotency_key_gives_one_task_and_one_charge() {
     assert_error(&reused, 422, "IDEMPOTENCY_KEY_REUSED");
     assert_eq!(s.balance(&u)["balance"], 90);
     // Another key is another task; a bad key is refused.
-    assert_ne!(send(banana("a cat"), "req-2").await.1["data"]["id"], first.1["data"]["id"]);
-    let bad = s.http.post(s.url("/api/open/tasks")).bearer_auth(&u.key).header("Idempotency-Key", "x".repeat(300)).json(&banana("a")).send().await.unwrap();
+    assert_ne!(
+        send(banana("a cat"), "req-2").await.1["data"]["id"],
+        first.1["data"]["id"]
+    );
+    let bad = s
+        .http
+        .post(s.url("/api/open/tasks"))
+        .bearer_auth(&u.key)
+        .header("Idempotency-Key", "x".repeat(300))
+        .json(&banana("a"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
     // The same key from another account is independent.
     let v = s.user(100);
-    let theirs = s.http.post(s.url("/api/open/tasks")).bearer_auth(&v.key).header("Idempotency-Key", "req-1").json(&banana("a dog")).send().await.unwrap();
+    let theirs = s
+        .http
+        .post(s.url("/api/open/tasks"))
+        .bearer_auth(&v.key)
+        .header("Idempotency-Key", "req-1")
+        .json(&banana("a dog"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(theirs.status(), 200);
 }
 
@@ -84,27 +133,56 @@ async fn idempotency_key_gives_one_task_and_one_charge() {
 async fn failures_refund_and_retries_do_not_charge_twice() {
     let s = Server::start("[queue]\nretry_backoff_ms = 50\nmax_attempts = 3\n", &[]).await;
     let u = s.user(100);
-    let failed = s.create(&u.key, &banana("fail=the_model_refused_this_prompt")).await.1["data"]["id"].as_i64().unwrap();
-    let retried = s.create(&u.key, &banana("retry=2")).await.1["data"]["id"].as_i64().unwrap();
-    let exhausted = s.create(&u.key, &banana("retry=5")).await.1["data"]["id"].as_i64().unwrap();
-    let f = s.wait_terminal(&u.key, failed, Duration::from_secs(20)).await;
+    let failed = s
+        .create(&u.key, &banana("fail=the_model_refused_this_prompt"))
+        .await
+        .1["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let retried = s.create(&u.key, &banana("retry=2")).await.1["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let exhausted = s.create(&u.key, &banana("retry=5")).await.1["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let f = s
+        .wait_terminal(&u.key, failed, Duration::from_secs(20))
+        .await;
     assert_eq!(f["status"], 4);
     assert_eq!(f["result"], "the model refused this prompt");
-    assert_eq!(f["error"], json!({"code": "UPSTREAM_REFUSED", "message": "the model refused this prompt"}));
-    assert_eq!(s.wait_terminal(&u.key, retried, Duration::from_secs(20)).await["status"], 3);
-    let e = s.wait_terminal(&u.key, exhausted, Duration::from_secs(20)).await;
+    assert_eq!(
+        f["error"],
+        json!({"code": "UPSTREAM_REFUSED", "message": "the model refused this prompt"})
+    );
+    assert_eq!(
+        s.wait_terminal(&u.key, retried, Duration::from_secs(20))
+            .await["status"],
+        3
+    );
+    let e = s
+        .wait_terminal(&u.key, exhausted, Duration::from_secs(20))
+        .await;
     assert_eq!(e["status"], 4);
     assert_eq!(e["error"]["code"], "UPSTREAM_UNAVAILABLE");
     let b = s.balance(&u);
-    assert_eq!(b["ledger"], json!({"topup": 100, "reserve": 30, "capture": 10, "refund": 20}));
+    assert_eq!(
+        b["ledger"],
+        json!({"topup": 100, "reserve": 30, "capture": 10, "refund": 20})
+    );
     assert_eq!(b["balance"], 90);
 }
 
 #[tokio::test]
 async fn a_task_past_its_time_limit_times_out_and_is_refunded() {
-    let s = Server::start("[time_limits]\nBanana2 = 1\n[queue]\npoll_interval_ms = 100\n", &[]).await;
+    let s = Server::start(
+        "[time_limits]\nBanana2 = 1\n[queue]\npoll_interval_ms = 100\n",
+        &[],
+    )
+    .await;
     let u = s.user(100);
-    let id = s.create(&u.key, &banana("sleep=20000")).await.1["data"]["id"].as_i64().unwrap();
+    let id = s.create(&u.key, &banana("sleep=20000")).await.1["data"]["id"]
+        .as_i64()
+        .unwrap();
     let t = s.wait_terminal(&u.key, id, Duration::from_secs(20)).await;
     assert_eq!(t["status"], 5);
     assert_eq!(t["status_text"], "timeout");
@@ -113,14 +191,30 @@ async fn a_task_past_its_time_limit_times_out_and_is_refunded() {
     assert_eq!(b["balance"], 100);
     assert_eq!(b["ledger"]["refund"], 10);
     // A queued task that never got a worker times out too.
-    let s2 = Server::start("[time_limits]\nveo = 1\n[queue]\npoll_interval_ms = 100\n", &[("PLUME_TEST_EXECUTORS", "veo")]).await;
+    let s2 = Server::start(
+        "[time_limits]\nveo = 1\n[queue]\npoll_interval_ms = 100\n",
+        &[("PLUME_TEST_EXECUTORS", "veo")],
+    )
+    .await;
     let u2 = s2.user(200);
     let mut ids = Vec::new();
     for _ in 0..3 {
-        ids.push(s2.create(&u2.key, &json!({"category": "veo", "content": {"prompt": "sleep=5000"}})).await.1["data"]["id"].as_i64().unwrap());
+        ids.push(
+            s2.create(
+                &u2.key,
+                &json!({"category": "veo", "content": {"prompt": "sleep=5000"}}),
+            )
+            .await
+            .1["data"]["id"]
+                .as_i64()
+                .unwrap(),
+        );
     }
     for id in ids {
-        assert_eq!(s2.wait_terminal(&u2.key, id, Duration::from_secs(20)).await["status"], 5);
+        assert_eq!(
+            s2.wait_terminal(&u2.key, id, Duration::from_secs(20)).await["status"],
+            5
+        );
     }
     assert_eq!(s2.balance(&u2)["balance"], 200);
 }

@@ -32,7 +32,11 @@ fn crc32(data: &[u8]) -> u32 {
     for byte in data {
         crc ^= u32::from(*byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -47,16 +51,30 @@ async fn uploads_are_checked_before_anything_is_stored() {
     let r = s.upload(&u.key, good.clone(), "photo.jpg").await;
     assert_eq!(r.0, 200, "{}", r.1);
     let d = &r.1["data"];
-    assert_eq!(d["content_type"], "image/png", "type from the bytes, not the name");
-    assert_eq!((d["width"].as_u64(), d["height"].as_u64()), (Some(40), Some(30)));
+    assert_eq!(
+        d["content_type"], "image/png",
+        "type from the bytes, not the name"
+    );
+    assert_eq!(
+        (d["width"].as_u64(), d["height"].as_u64()),
+        (Some(40), Some(30))
+    );
     assert_eq!(d["file_size"], good.len());
     assert_eq!(d["sha256"].as_str().unwrap().len(), 64);
     let key = d["file_key"].as_str().unwrap();
     assert!(key.ends_with(".png"));
     assert_eq!(d["file_url"], format!("{}/files/{key}", s.base));
     let mut jpeg = Vec::new();
-    image::RgbImage::new(8, 8).write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg).unwrap();
-    assert_eq!(s.upload(&u.key, jpeg, "x.png").await.1["data"]["content_type"], "image/jpeg");
+    image::RgbImage::new(8, 8)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpeg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    assert_eq!(
+        s.upload(&u.key, jpeg, "x.png").await.1["data"]["content_type"],
+        "image/jpeg"
+    );
     let stored = s.stored_files();
 
     let refusals: Vec<(Vec<u8>, &str)> = vec![
@@ -73,15 +91,47 @@ async fn uploads_are_checked_before_anything_is_stored() {
     }
     let mut huge = png(8, 8);
     huge.resize(300_000, 0);
-    assert_error(&s.upload(&u.key, huge, "big.png").await, 413, "VALIDATION_ERROR");
+    assert_error(
+        &s.upload(&u.key, huge, "big.png").await,
+        413,
+        "VALIDATION_ERROR",
+    );
     let form = reqwest::multipart::Form::new().text("other", "x");
-    let r = s.http.post(s.url("/api/open/upload")).bearer_auth(&u.key).multipart(form).send().await.unwrap();
-    assert_error(&(r.status().as_u16(), r.json::<Value>().await.unwrap()), 400, "VALIDATION_ERROR");
-    let r = s.http.post(s.url("/api/open/upload")).bearer_auth(&u.key).body("raw").send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/api/open/upload"))
+        .bearer_auth(&u.key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        &(r.status().as_u16(), r.json::<Value>().await.unwrap()),
+        400,
+        "VALIDATION_ERROR",
+    );
+    let r = s
+        .http
+        .post(s.url("/api/open/upload"))
+        .bearer_auth(&u.key)
+        .body("raw")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = s.http.post(s.url("/api/open/upload")).multipart(reqwest::multipart::Form::new()).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/api/open/upload"))
+        .multipart(reqwest::multipart::Form::new())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(s.stored_files(), stored, "nothing written for refused uploads");
+    assert_eq!(
+        s.stored_files(),
+        stored,
+        "nothing written for refused uploads"
+    );
 }
 
 #[tokio::test]
@@ -91,9 +141,22 @@ async fn a_store_that_refuses_writes_answers_upload_failed() {
     // Put a plain file where the uploads folder must go: every write under it fails.
     let uploads = s.data_dir().join("files/uploads");
     let _ = std::fs::remove_dir_all(&uploads);
-    std::fs::File::create(&uploads).unwrap().write_all(b"in the way").unwrap();
-    assert_error(&s.upload(&u.key, png(8, 8), "a.png").await, 502, "UPLOAD_FAILED");
-    assert_eq!(std::fs::read_dir(s.data_dir().join("files/.tmp")).unwrap().count(), 0, "no partial file left");
+    std::fs::File::create(&uploads)
+        .unwrap()
+        .write_all(b"in the way")
+        .unwrap();
+    assert_error(
+        &s.upload(&u.key, png(8, 8), "a.png").await,
+        502,
+        "UPLOAD_FAILED",
+    );
+    assert_eq!(
+        std::fs::read_dir(s.data_dir().join("files/.tmp"))
+            .unwrap()
+            .count(),
+        0,
+        "no partial file left"
+    );
 }
 
 #[tokio::test]
@@ -101,26 +164,62 @@ async fn files_have_type_etag_and_ranges_and_keys_cannot_escape() {
     let s = Server::start("", &[]).await;
     let u = s.user(10);
     let bytes = png(50, 50);
-    let url = s.upload(&u.key, bytes.clone(), "a.png").await.1["data"]["file_url"].as_str().unwrap().to_string();
+    let url = s.upload(&u.key, bytes.clone(), "a.png").await.1["data"]["file_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let r = s.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/png");
-    assert_eq!(r.headers()["content-length"], bytes.len().to_string().as_str());
+    assert_eq!(
+        r.headers()["content-length"],
+        bytes.len().to_string().as_str()
+    );
     assert_eq!(r.headers()["accept-ranges"], "bytes");
     let etag = r.headers()["etag"].to_str().unwrap().to_string();
     assert!(etag.starts_with('"'));
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
 
-    let r = s.http.get(&url).header("If-None-Match", &etag).send().await.unwrap();
+    let r = s
+        .http
+        .get(&url)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 304);
-    let r = s.http.get(&url).header("Range", "bytes=10-19").send().await.unwrap();
+    let r = s
+        .http
+        .get(&url)
+        .header("Range", "bytes=10-19")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
-    assert_eq!(r.headers()["content-range"], format!("bytes 10-19/{}", bytes.len()).as_str());
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 10-19/{}", bytes.len()).as_str()
+    );
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes[10..20].to_vec());
-    let r = s.http.get(&url).header("Range", "bytes=-5").send().await.unwrap();
-    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes[bytes.len() - 5..].to_vec());
-    let r = s.http.get(&url).header("Range", format!("bytes={}-", bytes.len())).send().await.unwrap();
+    let r = s
+        .http
+        .get(&url)
+        .header("Range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.bytes().await.unwrap().to_vec(),
+        bytes[bytes.len() - 5..].to_vec()
+    );
+    let r = s
+        .http
+        .get(&url)
+        .header("Range", format!("bytes={}-", bytes.len()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 416);
     let r = s.http.head(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -140,12 +239,25 @@ async fn files_have_type_etag_and_ranges_and_keys_cannot_escape() {
         "/files/uploads/none.png",
     ] {
         // Send the path raw, as a hostile client would, without client-side normalising.
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", s.port))
+            .await
+            .unwrap();
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
         let mut reply = String::new();
         stream.read_to_string(&mut reply).await.unwrap();
-        assert!(reply.starts_with("HTTP/1.1 404") || reply.starts_with("HTTP/1.1 400"), "{path}: {reply}");
-        assert!(!reply.contains("secret") && !reply.contains("SQLite"), "{path} leaked: {reply}");
+        assert!(
+            reply.starts_with("HTTP/1.1 404") || reply.starts_with("HTTP/1.1 400"),
+            "{path}: {reply}"
+        );
+        assert!(
+            !reply.contains("secret") && !reply.contains("SQLite"),
+            "{path} leaked: {reply}"
+        );
     }
 }

@@ -14,7 +14,10 @@ fn remove_bg(url: &str) -> serde_json::Value {
 #[tokio::test]
 async fn private_loopback_and_link_local_addresses_are_refused() {
     let tmp = TempDir::new("plume-tls");
-    let https = plume_testkit::tls::start(&tmp.0, png(20, 10).into(), "https://10.0.0.1/x.png".into()).await.unwrap();
+    let https =
+        plume_testkit::tls::start(&tmp.0, png(20, 10).into(), "https://10.0.0.1/x.png".into())
+            .await
+            .unwrap();
     let config = format!(
         "[fetch]\nallow_hosts = [\"localhost\", \"127.0.0.1\", \"10.0.0.1\", \"169.254.169.254\", \"192.168.1.10\", \"::1\"]\nextra_root_certs = [{:?}]\n",
         https.cert_path
@@ -38,18 +41,36 @@ async fn private_loopback_and_link_local_addresses_are_refused() {
     }
     // A name that resolves to loopback passes the create-time check and is refused at fetch,
     // before any connection: the task fails with the reason and is refunded.
-    let id = s.create(&u.key, &remove_bg(&format!("https://localhost:{}/image.png", https.port))).await.1["data"]["id"].as_i64().unwrap();
+    let id = s
+        .create(
+            &u.key,
+            &remove_bg(&format!("https://localhost:{}/image.png", https.port)),
+        )
+        .await
+        .1["data"]["id"]
+        .as_i64()
+        .unwrap();
     let t = s.wait_terminal(&u.key, id, Duration::from_secs(20)).await;
     assert_eq!(t["status"], 4, "{t}");
-    assert!(t["result"].as_str().unwrap().contains("loopback address"), "{t}");
-    assert_eq!(https.hits.load(Ordering::SeqCst), 0, "nothing reached the server");
+    assert!(
+        t["result"].as_str().unwrap().contains("loopback address"),
+        "{t}"
+    );
+    assert_eq!(
+        https.hits.load(Ordering::SeqCst),
+        0,
+        "nothing reached the server"
+    );
     assert_eq!(s.balance(&u)["balance"], 100);
 }
 
 #[tokio::test]
 async fn allow_listed_hosts_are_fetched_and_redirects_rechecked() {
     let tmp = TempDir::new("plume-tls");
-    let https = plume_testkit::tls::start(&tmp.0, png(20, 10).into(), "https://10.0.0.1/x.png".into()).await.unwrap();
+    let https =
+        plume_testkit::tls::start(&tmp.0, png(20, 10).into(), "https://10.0.0.1/x.png".into())
+            .await
+            .unwrap();
     let config = format!(
         "[fetch]\nallow_hosts = [\"localhost\", \"10.0.0.1\"]\nallow_private_networks = [\"127.0.0.0/8\", \"::1/128\"]\nextra_root_certs = [{:?}]\n",
         https.cert_path
@@ -58,19 +79,46 @@ async fn allow_listed_hosts_are_fetched_and_redirects_rechecked() {
     let u = s.user(100);
     let base = format!("https://localhost:{}", https.port);
 
-    let id = s.create(&u.key, &remove_bg(&format!("{base}/image.png"))).await.1["data"]["id"].as_i64().unwrap();
+    let id = s
+        .create(&u.key, &remove_bg(&format!("{base}/image.png")))
+        .await
+        .1["data"]["id"]
+        .as_i64()
+        .unwrap();
     let t = s.wait_terminal(&u.key, id, Duration::from_secs(20)).await;
     assert_eq!(t["status"], 3, "{t}\n{}", s.log());
-    assert_eq!((t["result"]["width"].as_u64(), t["result"]["height"].as_u64()), (Some(20), Some(10)));
+    assert_eq!(
+        (
+            t["result"]["width"].as_u64(),
+            t["result"]["height"].as_u64()
+        ),
+        (Some(20), Some(10))
+    );
     assert_eq!(https.hits.load(Ordering::SeqCst), 1);
 
     // The redirect's target is private: refused when it is checked, never connected to.
-    let id = s.create(&u.key, &remove_bg(&format!("{base}/redirect"))).await.1["data"]["id"].as_i64().unwrap();
+    let id = s
+        .create(&u.key, &remove_bg(&format!("{base}/redirect")))
+        .await
+        .1["data"]["id"]
+        .as_i64()
+        .unwrap();
     let t = s.wait_terminal(&u.key, id, Duration::from_secs(20)).await;
     assert_eq!(t["status"], 4, "{t}");
-    assert!(t["result"].as_str().unwrap().contains("10.0.0.1 is a private address"), "{t}");
+    assert!(
+        t["result"]
+            .as_str()
+            .unwrap()
+            .contains("10.0.0.1 is a private address"),
+        "{t}"
+    );
 
-    let id = s.create(&u.key, &remove_bg(&format!("{base}/missing.png"))).await.1["data"]["id"].as_i64().unwrap();
+    let id = s
+        .create(&u.key, &remove_bg(&format!("{base}/missing.png")))
+        .await
+        .1["data"]["id"]
+        .as_i64()
+        .unwrap();
     let t = s.wait_terminal(&u.key, id, Duration::from_secs(20)).await;
     assert_eq!(t["status"], 4);
     assert!(t["result"].as_str().unwrap().contains("404"), "{t}");

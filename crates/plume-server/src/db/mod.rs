@@ -86,7 +86,9 @@ pub enum CreateOutcome {
     /// The same Idempotency-Key with a different request.
     IdempotencyConflict,
     NoAccount,
-    Insufficient { balance: i64 },
+    Insufficient {
+        balance: i64,
+    },
 }
 
 /// A terminal status with what goes with it.
@@ -144,19 +146,38 @@ pub trait Database: Send + Sync + 'static {
     async fn task(&self, id: i64) -> DbResult<Option<TaskRecord>>;
     /// The caller's tasks among `ids`, in id order; others are left out.
     async fn tasks_of(&self, user_id: i64, ids: &[i64]) -> DbResult<Vec<TaskRecord>>;
-    async fn list_tasks(&self, status: Option<TaskStatus>, limit: i64) -> DbResult<Vec<TaskRecord>>;
+    async fn list_tasks(&self, status: Option<TaskStatus>, limit: i64)
+        -> DbResult<Vec<TaskRecord>>;
     /// Moves a non-terminal task to a terminal status with its ledger entry. With `owner`, only
     /// while that worker holds the task's lease. `false` when the compare-and-set lost.
-    async fn finish(&self, id: i64, terminal: &Terminal, owner: Option<&str>, now: Millis) -> DbResult<bool>;
+    async fn finish(
+        &self,
+        id: i64,
+        terminal: &Terminal,
+        owner: Option<&str>,
+        now: Millis,
+    ) -> DbResult<bool>;
 
     // The queue.
     /// Claims the oldest runnable task of `category`: queued, or processing with a lapsed or
     /// released lease and its retry time reached.
-    async fn claim(&self, category: Category, owner: &str, lease_until: Millis, now: Millis) -> DbResult<Option<TaskRecord>>;
+    async fn claim(
+        &self,
+        category: Category,
+        owner: &str,
+        lease_until: Millis,
+        now: Millis,
+    ) -> DbResult<Option<TaskRecord>>;
     /// Extends a lease; `false` when the task is no longer ours (cancelled, timed out, taken).
     async fn renew(&self, id: i64, owner: &str, lease_until: Millis) -> DbResult<bool>;
     /// Gives a task back to the queue, to be claimed again at `retry_at`.
-    async fn release(&self, id: i64, owner: &str, retry_at: Millis, last_error: Option<&str>) -> DbResult<bool>;
+    async fn release(
+        &self,
+        id: i64,
+        owner: &str,
+        retry_at: Millis,
+        last_error: Option<&str>,
+    ) -> DbResult<bool>;
     async fn save_upstream_job(&self, id: i64, owner: &str, job: &Value) -> DbResult<bool>;
     async fn set_progress(&self, id: i64, owner: &str, progress: i64) -> DbResult<bool>;
     /// Ids of non-terminal tasks past their deadline.

@@ -7,7 +7,9 @@
 //! block on writers. `synchronous = FULL`: a committed ledger entry survives power loss.
 
 use super::*;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
@@ -53,13 +55,15 @@ fn task_from_row(row: &SqliteRow) -> DbResult<TaskRecord> {
     Ok(TaskRecord {
         id: get_i64("id")?,
         user_id: get_i64("user_id")?,
-        category: Category::parse(&category).ok_or_else(|| DbError::Other(format!("unknown category {category}")))?,
+        category: Category::parse(&category)
+            .ok_or_else(|| DbError::Other(format!("unknown category {category}")))?,
         task_type: row.try_get("task_type").map_err(db_err)?,
         title: row.try_get("title").map_err(db_err)?,
         project_id: row.try_get("project_id").map_err(db_err)?,
         widget_mapping: json_col(row, "widget_mapping")?,
         content: json_col(row, "content")?.unwrap_or(Value::Null),
-        status: TaskStatus::from_code(status).ok_or_else(|| DbError::Other(format!("unknown status {status}")))?,
+        status: TaskStatus::from_code(status)
+            .ok_or_else(|| DbError::Other(format!("unknown status {status}")))?,
         progress: get_i64("progress")?,
         output: json_col(row, "output")?,
         error_code: row.try_get("error_code").map_err(db_err)?,
@@ -107,15 +111,28 @@ impl SqliteDatabase {
     }
 
     async fn migrate(&self) -> DbResult<()> {
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await.map_err(db_err)?;
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
         if version > SCHEMA_VERSION {
             return Err(DbError::Other(format!(
                 "database schema version {version} is newer than this server ({SCHEMA_VERSION}); upgrade plume-server"
             )));
         }
-        sqlx::raw_sql(SCHEMA).execute(&mut *tx).await.map_err(db_err)?;
-        sqlx::raw_sql(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).execute(&mut *tx).await.map_err(db_err)?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)
     }
 }
@@ -180,7 +197,11 @@ impl Database for SqliteDatabase {
 
     async fn topup(&self, user_id: i64, amount: i64) -> DbResult<i64> {
         let now = now_millis();
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let balance: i64 = sqlx::query_scalar(
             "INSERT INTO credit_accounts (user_id, balance, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (user_id) DO UPDATE SET balance = balance + excluded.balance, updated_at = excluded.updated_at
@@ -192,13 +213,15 @@ impl Database for SqliteDatabase {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query("INSERT INTO ledger (user_id, kind, amount, created_at) VALUES (?1, 'topup', ?2, ?3)")
-            .bind(user_id)
-            .bind(amount)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO ledger (user_id, kind, amount, created_at) VALUES (?1, 'topup', ?2, ?3)",
+        )
+        .bind(user_id)
+        .bind(amount)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(balance)
     }
@@ -235,7 +258,11 @@ impl Database for SqliteDatabase {
     }
 
     async fn create_task(&self, t: NewTask, now: Millis) -> DbResult<CreateOutcome> {
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         if let Some((key, hash)) = &t.idempotency {
             // A key older than the window is free again.
             sqlx::query("UPDATE tasks SET idempotency_key = NULL WHERE user_id = ?1 AND idempotency_key = ?2 AND created_at < ?3")
@@ -245,12 +272,13 @@ impl Database for SqliteDatabase {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
-            let existing = sqlx::query("SELECT * FROM tasks WHERE user_id = ?1 AND idempotency_key = ?2")
-                .bind(t.user_id)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            let existing =
+                sqlx::query("SELECT * FROM tasks WHERE user_id = ?1 AND idempotency_key = ?2")
+                    .bind(t.user_id)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
             if let Some(row) = existing {
                 let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
                 let record = task_from_row(&row)?;
@@ -262,11 +290,12 @@ impl Database for SqliteDatabase {
                 });
             }
         }
-        let balance: Option<i64> = sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = ?1")
-            .bind(t.user_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_err)?;
+        let balance: Option<i64> =
+            sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = ?1")
+                .bind(t.user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
         let Some(balance) = balance else {
             return Ok(CreateOutcome::NoAccount);
         };
@@ -349,19 +378,35 @@ impl Database for SqliteDatabase {
         rows.iter().map(task_from_row).collect()
     }
 
-    async fn list_tasks(&self, status: Option<TaskStatus>, limit: i64) -> DbResult<Vec<TaskRecord>> {
-        let rows = sqlx::query("SELECT * FROM tasks WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2")
-            .bind(status.map(|s| i64::from(s.code())))
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
+    async fn list_tasks(
+        &self,
+        status: Option<TaskStatus>,
+        limit: i64,
+    ) -> DbResult<Vec<TaskRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(status.map(|s| i64::from(s.code())))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
         rows.iter().map(task_from_row).collect()
     }
 
-    async fn finish(&self, id: i64, terminal: &Terminal, owner: Option<&str>, now: Millis) -> DbResult<bool> {
+    async fn finish(
+        &self,
+        id: i64,
+        terminal: &Terminal,
+        owner: Option<&str>,
+        now: Millis,
+    ) -> DbResult<bool> {
         debug_assert!(terminal.status.is_terminal());
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         let row = sqlx::query(
             "UPDATE tasks SET status = ?1, output = ?2, error_code = ?3, error_message = ?4, finished_at = ?5,
                               lease_owner = NULL, lease_expires_at = NULL,
@@ -385,7 +430,11 @@ impl Database for SqliteDatabase {
         let user_id: i64 = row.try_get("user_id").map_err(db_err)?;
         let cost: i64 = row.try_get("credits_cost").map_err(db_err)?;
         if cost > 0 {
-            let kind = if terminal.status == TaskStatus::Success { "capture" } else { "refund" };
+            let kind = if terminal.status == TaskStatus::Success {
+                "capture"
+            } else {
+                "refund"
+            };
             sqlx::query("INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .bind(user_id)
                 .bind(id)
@@ -409,7 +458,13 @@ impl Database for SqliteDatabase {
         Ok(true)
     }
 
-    async fn claim(&self, category: Category, owner: &str, lease_until: Millis, now: Millis) -> DbResult<Option<TaskRecord>> {
+    async fn claim(
+        &self,
+        category: Category,
+        owner: &str,
+        lease_until: Millis,
+        now: Millis,
+    ) -> DbResult<Option<TaskRecord>> {
         let row = sqlx::query(
             "UPDATE tasks SET status = 2, lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1,
                               started_at = COALESCE(started_at, ?3)
@@ -440,7 +495,13 @@ impl Database for SqliteDatabase {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release(&self, id: i64, owner: &str, retry_at: Millis, last_error: Option<&str>) -> DbResult<bool> {
+    async fn release(
+        &self,
+        id: i64,
+        owner: &str,
+        retry_at: Millis,
+        last_error: Option<&str>,
+    ) -> DbResult<bool> {
         let done = sqlx::query(
             "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = ?1,
                               last_error = COALESCE(?2, last_error)
@@ -457,41 +518,49 @@ impl Database for SqliteDatabase {
     }
 
     async fn save_upstream_job(&self, id: i64, owner: &str, job: &Value) -> DbResult<bool> {
-        let done = sqlx::query("UPDATE tasks SET upstream_job = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2")
-            .bind(job.to_string())
-            .bind(id)
-            .bind(owner)
-            .execute(&self.write)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE tasks SET upstream_job = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2",
+        )
+        .bind(job.to_string())
+        .bind(id)
+        .bind(owner)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn set_progress(&self, id: i64, owner: &str, progress: i64) -> DbResult<bool> {
-        let done = sqlx::query("UPDATE tasks SET progress = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2")
-            .bind(progress.clamp(0, 99))
-            .bind(id)
-            .bind(owner)
-            .execute(&self.write)
-            .await
-            .map_err(db_err)?;
+        let done = sqlx::query(
+            "UPDATE tasks SET progress = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2",
+        )
+        .bind(progress.clamp(0, 99))
+        .bind(id)
+        .bind(owner)
+        .execute(&self.write)
+        .await
+        .map_err(db_err)?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn overdue(&self, now: Millis, limit: i64) -> DbResult<Vec<i64>> {
-        sqlx::query_scalar("SELECT id FROM tasks WHERE status < 3 AND deadline_at <= ?1 ORDER BY id LIMIT ?2")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)
+        sqlx::query_scalar(
+            "SELECT id FROM tasks WHERE status < 3 AND deadline_at <= ?1 ORDER BY id LIMIT ?2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)
     }
 
     async fn status_counts(&self) -> DbResult<Vec<StatusCount>> {
-        let rows = sqlx::query("SELECT category, status, COUNT(*) AS n FROM tasks GROUP BY category, status")
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT category, status, COUNT(*) AS n FROM tasks GROUP BY category, status",
+        )
+        .fetch_all(&self.read)
+        .await
+        .map_err(db_err)?;
         rows.iter()
             .map(|r| {
                 Ok(StatusCount {
@@ -514,12 +583,20 @@ impl Database for SqliteDatabase {
         .await
         .map_err(db_err)?;
         rows.iter()
-            .map(|r| Ok((r.try_get("category").map_err(db_err)?, r.try_get("n").map_err(db_err)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("category").map_err(db_err)?,
+                    r.try_get("n").map_err(db_err)?,
+                ))
+            })
             .collect()
     }
 
     async fn ping(&self) -> DbResult<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }

@@ -6,8 +6,8 @@ use crate::accounts::Admin;
 use crate::error::ApiError;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequestParts, Query, State};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use axum::response::Response;
 use bytes::Bytes;
 use plume_core::ErrorCode;
@@ -20,7 +20,10 @@ pub struct Operator;
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, service: &AppState) -> Result<Operator, ApiError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        service: &AppState,
+    ) -> Result<Operator, ApiError> {
         let token = &service.config.admin_token;
         if token.is_empty() {
             return Err(ApiError::not_found("route"));
@@ -33,7 +36,10 @@ impl FromRequestParts<AppState> for Operator {
             .unwrap_or("");
         // Compare digests so the time taken says nothing about the token.
         if Sha256::digest(given.as_bytes()) != Sha256::digest(token.as_bytes()) {
-            return Err(ApiError::new(ErrorCode::Unauthorized, "admin API: missing or wrong operator token"));
+            return Err(ApiError::new(
+                ErrorCode::Unauthorized,
+                "admin API: missing or wrong operator token",
+            ));
         }
         Ok(Operator)
     }
@@ -55,36 +61,77 @@ fn user_field(body: &Value) -> Result<String, ApiError> {
     }
 }
 
-pub async fn create_user(State(s): State<AppState>, _: Operator, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn create_user(
+    State(s): State<AppState>,
+    _: Operator,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = parse_json(body)?;
-    Ok(ok(Admin { db: s.db.as_ref() }.create_user(text_field(&body, "name")?).await?))
+    Ok(ok(Admin { db: s.db.as_ref() }
+        .create_user(text_field(&body, "name")?)
+        .await?))
 }
 
-pub async fn create_key(State(s): State<AppState>, _: Operator, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn create_key(
+    State(s): State<AppState>,
+    _: Operator,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = parse_json(body)?;
-    Ok(ok(Admin { db: s.db.as_ref() }.create_key(&user_field(&body)?).await?))
+    Ok(ok(Admin { db: s.db.as_ref() }
+        .create_key(&user_field(&body)?)
+        .await?))
 }
 
-pub async fn disable_key(State(s): State<AppState>, _: Operator, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn disable_key(
+    State(s): State<AppState>,
+    _: Operator,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = parse_json(body)?;
-    Ok(ok(Admin { db: s.db.as_ref() }.disable_key(text_field(&body, "key")?).await?))
+    Ok(ok(Admin { db: s.db.as_ref() }
+        .disable_key(text_field(&body, "key")?)
+        .await?))
 }
 
-pub async fn topup(State(s): State<AppState>, _: Operator, body: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+pub async fn topup(
+    State(s): State<AppState>,
+    _: Operator,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
     let body = parse_json(body)?;
-    let amount = body.get("amount").and_then(Value::as_i64).ok_or_else(|| ApiError::field("amount", "is required (a whole number)"))?;
-    Ok(ok(Admin { db: s.db.as_ref() }.topup(&user_field(&body)?, amount).await?))
+    let amount = body
+        .get("amount")
+        .and_then(Value::as_i64)
+        .ok_or_else(|| ApiError::field("amount", "is required (a whole number)"))?;
+    Ok(ok(Admin { db: s.db.as_ref() }
+        .topup(&user_field(&body)?, amount)
+        .await?))
 }
 
-pub async fn balance(State(s): State<AppState>, _: Operator, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
-    let user = q.get("user_id").ok_or_else(|| ApiError::field("user_id", "is required"))?;
+pub async fn balance(
+    State(s): State<AppState>,
+    _: Operator,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let user = q
+        .get("user_id")
+        .ok_or_else(|| ApiError::field("user_id", "is required"))?;
     Ok(ok(Admin { db: s.db.as_ref() }.balance(user).await?))
 }
 
-pub async fn tasks(State(s): State<AppState>, _: Operator, Query(q): Query<HashMap<String, String>>) -> Result<Response, ApiError> {
+pub async fn tasks(
+    State(s): State<AppState>,
+    _: Operator,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
     let limit = match q.get("limit") {
         None => 100,
-        Some(l) => l.parse().map_err(|_| ApiError::field("limit", "must be a whole number"))?,
+        Some(l) => l
+            .parse()
+            .map_err(|_| ApiError::field("limit", "must be a whole number"))?,
     };
-    Ok(ok(Admin { db: s.db.as_ref() }.tasks(q.get("status").map(String::as_str), limit).await?))
+    Ok(ok(Admin { db: s.db.as_ref() }
+        .tasks(q.get("status").map(String::as_str), limit)
+        .await?))
 }

@@ -25,9 +25,14 @@ pub async fn create_task(
     let body = parse_json(body)?;
     let idempotency_key = match headers.get("idempotency-key") {
         None => None,
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?),
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?,
+        ),
     };
-    let (task, _created) = service.create_task(caller.user_id, &body, idempotency_key).await?;
+    let (task, _created) = service
+        .create_task(caller.user_id, &body, idempotency_key)
+        .await?;
     Ok(ok(json!({
         "id": task.id,
         "status": task.status.code(),
@@ -47,10 +52,12 @@ pub async fn get_task(
     let wait = match query.get("wait") {
         None => None,
         Some(w) => {
-            let seconds: u64 = w
-                .trim()
-                .parse()
-                .map_err(|_| ApiError::field("wait", format!("must be whole seconds, at most {MAX_WAIT_SECONDS}")))?;
+            let seconds: u64 = w.trim().parse().map_err(|_| {
+                ApiError::field(
+                    "wait",
+                    format!("must be whole seconds, at most {MAX_WAIT_SECONDS}"),
+                )
+            })?;
             Some(Duration::from_secs(seconds.min(MAX_WAIT_SECONDS)))
         }
     };
@@ -65,7 +72,9 @@ pub async fn batch(
 ) -> Result<Response, ApiError> {
     let ids = query.get("ids").map(String::as_str).unwrap_or("");
     let tasks = service.batch(caller.user_id, ids).await?;
-    Ok(ok(Value::Array(tasks.iter().map(|t| service.task_json(t)).collect())))
+    Ok(ok(Value::Array(
+        tasks.iter().map(|t| service.task_json(t)).collect(),
+    )))
 }
 
 pub async fn cancel_task(
@@ -82,7 +91,14 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     let too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
     ApiError {
         http_status: too_large.then_some(413),
-        ..ApiError::field("file", if too_large { "the upload is too large".to_string() } else { e.body_text() })
+        ..ApiError::field(
+            "file",
+            if too_large {
+                "the upload is too large".to_string()
+            } else {
+                e.body_text()
+            },
+        )
     }
 }
 
@@ -91,8 +107,15 @@ pub async fn upload(
     _caller: Caller,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let mut multipart =
-        multipart.map_err(|e| ApiError::field("file", format!("send multipart/form-data with a part named file ({})", e.body_text())))?;
+    let mut multipart = multipart.map_err(|e| {
+        ApiError::field(
+            "file",
+            format!(
+                "send multipart/form-data with a part named file ({})",
+                e.body_text()
+            ),
+        )
+    })?;
     let max = service.config.limits.upload_max_bytes;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
@@ -103,7 +126,10 @@ pub async fn upload(
             if data.len() as u64 + chunk.len() as u64 > max {
                 return Err(ApiError {
                     http_status: Some(413),
-                    ..ApiError::field("file", format!("the file is larger than the limit of {max} bytes"))
+                    ..ApiError::field(
+                        "file",
+                        format!("the file is larger than the limit of {max} bytes"),
+                    )
                 });
             }
             data.extend_from_slice(&chunk);
@@ -113,7 +139,10 @@ pub async fn upload(
     Err(ApiError::field("file", "no part named file in the form"))
 }
 
-pub async fn validate(State(service): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+pub async fn validate(
+    State(service): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     let balance = service.db.balance(caller.user_id).await?;
     Ok(ok(json!({
         "valid": true,
@@ -128,7 +157,11 @@ pub async fn describe(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = parse_json(body)?;
-    let url = body.get("image_url").and_then(Value::as_str).map(str::trim).unwrap_or("");
+    let url = body
+        .get("image_url")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .unwrap_or("");
     if url.is_empty() {
         return Err(ApiError::field("image_url", "is required"));
     }
@@ -163,7 +196,14 @@ pub async fn readyz(State(service): State<AppState>) -> Response {
     if database.is_ok() {
         ok(data)
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(plume_core::Envelope::failure(ErrorCode::InternalError, "not ready", Some(data))))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(plume_core::Envelope::failure(
+                ErrorCode::InternalError,
+                "not ready",
+                Some(data),
+            )),
+        )
             .into_response()
     }
 }

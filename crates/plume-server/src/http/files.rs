@@ -28,7 +28,13 @@ fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
         (size.saturating_sub(suffix), size - 1)
     } else {
         let first: u64 = start.parse().map_err(|_| ())?;
-        let last = if end.is_empty() { size.saturating_sub(1) } else { end.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1)) };
+        let last = if end.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            end.parse::<u64>()
+                .map_err(|_| ())?
+                .min(size.saturating_sub(1))
+        };
         if first >= size || last < first {
             return Err(());
         }
@@ -57,14 +63,26 @@ pub async fn serve_file(
         let h = response.headers_mut();
         h.insert(header::ETAG, etag.clone());
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(meta.content_type));
-        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(meta.content_type),
+        );
+        h.insert(
+            "x-content-type-options",
+            HeaderValue::from_static("nosniff"),
+        );
     };
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == meta.etag || t.trim() == "*"));
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == meta.etag || t.trim() == "*")
+        });
     if not_modified {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         common(&mut response);
@@ -79,7 +97,8 @@ pub async fn serve_file(
                 common(&mut response);
                 response.headers_mut().insert(
                     header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes */{}", meta.size)).map_err(ApiError::internal)?,
+                    HeaderValue::from_str(&format!("bytes */{}", meta.size))
+                        .map_err(ApiError::internal)?,
                 );
                 return Ok(response);
             }
@@ -97,11 +116,14 @@ pub async fn serve_file(
     };
     let mut response = (status, Body::from_stream(stream)).into_response();
     common(&mut response);
-    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Some((first, last)) = range {
         response.headers_mut().insert(
             header::CONTENT_RANGE,
-            HeaderValue::from_str(&format!("bytes {first}-{last}/{}", meta.size)).map_err(ApiError::internal)?,
+            HeaderValue::from_str(&format!("bytes {first}-{last}/{}", meta.size))
+                .map_err(ApiError::internal)?,
         );
     }
     Ok(response)

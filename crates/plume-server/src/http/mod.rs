@@ -23,10 +23,17 @@ pub type AppState = Arc<Service>;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, Json(Envelope::failure(self.code, self.message, self.details))).into_response();
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (
+            status,
+            Json(Envelope::failure(self.code, self.message, self.details)),
+        )
+            .into_response();
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -38,15 +45,21 @@ pub fn ok(data: Value) -> Response {
 }
 
 /// Reads a JSON body within the configured limit: 400 for bad JSON, 413 for too much.
-pub fn parse_json(body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Value, ApiError> {
+pub fn parse_json(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Value, ApiError> {
     let bytes = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError { http_status: Some(413), ..ApiError::field("body", "the request body is too large") }
+            ApiError {
+                http_status: Some(413),
+                ..ApiError::field("body", "the request body is too large")
+            }
         } else {
             ApiError::field("body", rejection.body_text())
         }
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::field("body", format!("not valid JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::field("body", format!("not valid JSON: {e}")))
 }
 
 /// The account behind the request's API key.
@@ -59,15 +72,24 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, service: &AppState) -> Result<Caller, ApiError> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let key = crate::accounts::authenticate(service.db.as_ref(), header).await?;
         if let Err(seconds) = service.rate_limiter.check(key.key_id) {
             return Err(ApiError {
                 retry_after: Some(seconds),
-                ..ApiError::new(ErrorCode::RateLimited, format!("too many requests; retry in {seconds} s"))
+                ..ApiError::new(
+                    ErrorCode::RateLimited,
+                    format!("too many requests; retry in {seconds} s"),
+                )
             });
         }
-        Ok(Caller { user_id: key.user_id, key_id: key.key_id })
+        Ok(Caller {
+            user_id: key.user_id,
+            key_id: key.key_id,
+        })
     }
 }
 
@@ -79,7 +101,9 @@ async fn track(State(service): State<AppState>, request: Request, next: Next) ->
         .unwrap_or_else(|| "unmatched".into());
     let method = request.method().to_string();
     let response = next.run(request).await;
-    service.metrics.record_request(&method, &route, response.status().as_u16());
+    service
+        .metrics
+        .record_request(&method, &route, response.status().as_u16());
     response
 }
 
@@ -89,13 +113,18 @@ async fn fallback() -> ApiError {
 
 pub fn router(service: AppState) -> Router {
     let json_limit = service.config.limits.json_body_max_bytes;
-    let upload_limit = usize::try_from(service.config.limits.upload_max_bytes).unwrap_or(usize::MAX).saturating_add(64 * 1024);
+    let upload_limit = usize::try_from(service.config.limits.upload_max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(64 * 1024);
     Router::new()
         .route("/api/open/tasks", post(api::create_task))
         .route("/api/open/tasks/batch", get(api::batch))
         .route("/api/open/tasks/{id}", get(api::get_task))
         .route("/api/open/tasks/{id}/cancel", post(api::cancel_task))
-        .route("/api/open/upload", post(api::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route(
+            "/api/open/upload",
+            post(api::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
         .route("/api/open/validate", get(api::validate))
         .route("/api/open/describe", post(api::describe))
         .route("/files/{*key}", get(files::serve_file))

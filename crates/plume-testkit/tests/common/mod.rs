@@ -16,7 +16,11 @@ pub fn test_server_bin() -> PathBuf {
 /// The real `plume-server` binary, built beside the test binary by `cargo test --workspace`.
 pub fn real_server_bin() -> PathBuf {
     let bin = test_server_bin().with_file_name("plume-server");
-    assert!(bin.exists(), "{} is missing: run cargo test --workspace", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: run cargo test --workspace",
+        bin.display()
+    );
     bin
 }
 
@@ -24,7 +28,9 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let base = std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let base = std::env::var_os("CARGO_TARGET_TMPDIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
         let dir = base.join(format!("{tag}-{}-{}", std::process::id(), rand_suffix()));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -45,7 +51,11 @@ fn rand_suffix() -> u64 {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Server {
@@ -73,10 +83,16 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             port,
             config: config.to_string(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             dir,
             child: None,
-            http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
         };
         server.spawn().await;
         server
@@ -104,8 +120,18 @@ impl Server {
     }
 
     pub async fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.0.join("server.log")).unwrap();
-        let child = self.command().arg("serve").stdout(Stdio::null()).stderr(log).spawn().expect("server starts");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.0.join("server.log"))
+            .unwrap();
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -117,7 +143,11 @@ impl Server {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("server exited with {status}: {}", self.log());
             }
-            assert!(Instant::now() < deadline, "server did not start: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "server did not start: {}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -137,7 +167,11 @@ impl Server {
     /// SIGTERM, then wait for the process to leave.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("running");
-        Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
         child.wait().unwrap()
     }
 
@@ -145,7 +179,8 @@ impl Server {
     pub fn admin(&self, args: &[&str]) -> (Value, bool) {
         let out = self.command().arg("admin").args(args).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        let json: Value = serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("admin printed {text:?}"));
+        let json: Value =
+            serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("admin printed {text:?}"));
         (json, out.status.success())
     }
 
@@ -160,7 +195,10 @@ impl Server {
             let (t, ok) = self.admin(&["topup", "--user", &id, "--amount", &credits.to_string()]);
             assert!(ok, "{t}");
         }
-        User { id, key: k["key"].as_str().unwrap().to_string() }
+        User {
+            id,
+            key: k["key"].as_str().unwrap().to_string(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -168,13 +206,26 @@ impl Server {
     }
 
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
-        let r = self.http.get(self.url(path)).bearer_auth(key).send().await.unwrap();
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap())
     }
 
     pub async fn post(&self, key: &str, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.http.post(self.url(path)).bearer_auth(key).json(body).send().await.unwrap();
+        let r = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap())
     }
@@ -184,8 +235,18 @@ impl Server {
     }
 
     pub async fn upload(&self, key: &str, bytes: Vec<u8>, name: &str) -> (u16, Value) {
-        let form = reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
-        let r = self.http.post(self.url("/api/open/upload")).bearer_auth(key).multipart(form).send().await.unwrap();
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+        );
+        let r = self
+            .http
+            .post(self.url("/api/open/upload"))
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap())
     }
@@ -199,7 +260,11 @@ impl Server {
             if body["data"]["status"].as_i64().unwrap() >= 3 {
                 return body["data"].clone();
             }
-            assert!(Instant::now() < deadline, "task {id} not terminal in time: {body}\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "task {id} not terminal in time: {body}\n{}",
+                self.log()
+            );
         }
     }
 
@@ -212,7 +277,19 @@ impl Server {
     /// Files in the blob store, temporary files included.
     pub fn stored_files(&self) -> usize {
         fn count(p: &Path) -> usize {
-            std::fs::read_dir(p).map(|d| d.flatten().map(|e| if e.path().is_dir() { count(&e.path()) } else { 1 }).sum()).unwrap_or(0)
+            std::fs::read_dir(p)
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| {
+                            if e.path().is_dir() {
+                                count(&e.path())
+                            } else {
+                                1
+                            }
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
         }
         count(&self.data_dir().join("files"))
     }
@@ -249,5 +326,9 @@ pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
     assert_eq!(got.0, status, "{}", got.1);
     assert_eq!(got.1["success"], false, "{}", got.1);
     assert_eq!(got.1["code"], code, "{}", got.1);
-    assert!(got.1["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", got.1);
+    assert!(
+        got.1["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{}",
+        got.1
+    );
 }
