@@ -231,12 +231,8 @@ impl Service {
                 format!("task {id} is already {}", task.status.name()),
             ));
         }
-        let terminal = Terminal {
-            status: TaskStatus::Cancelled,
-            output: None,
-            error_code: Some("CANCELLED".into()),
-            error_message: Some("cancelled by the user".into()),
-        };
+        let terminal =
+            Terminal::failure(TaskStatus::Cancelled, "CANCELLED", "cancelled by the user");
         if !self.db.finish(id, &terminal, None, now_millis()).await? {
             // It finished between our read and the compare-and-set.
             let now = self.owned_task(user_id, id).await?;

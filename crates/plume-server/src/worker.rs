@@ -71,8 +71,9 @@ async fn dispatch(
             break;
         }
         let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
+            biased;
             _ = flipped(&mut stop_claiming) => break,
+            p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
         };
         let now = now_millis();
         match service
@@ -120,12 +121,6 @@ async fn run_one(
     let category = task.category;
     let attempt = u32::try_from(task.attempts).unwrap_or(u32::MAX);
     let max_attempts = service.config.queue.max_attempts;
-    let finish = |status, code: &str, message: String| Terminal {
-        status,
-        output: None,
-        error_code: Some(code.into()),
-        error_message: Some(message),
-    };
     // Crash-resumes count as attempts too, so a task that kills its worker every time ends.
     if attempt > max_attempts {
         let message = format!("gave up after {max_attempts} attempts");
@@ -133,7 +128,7 @@ async fn run_one(
             service,
             id,
             owner,
-            finish(TaskStatus::Failed, "ATTEMPTS_EXHAUSTED", message),
+            Terminal::failure(TaskStatus::Failed, "ATTEMPTS_EXHAUSTED", message),
         )
         .await;
         return;
@@ -145,7 +140,7 @@ async fn run_one(
                 service,
                 id,
                 owner,
-                finish(TaskStatus::Failed, "INVALID_CONTENT", e.message()),
+                Terminal::failure(TaskStatus::Failed, "INVALID_CONTENT", e.message()),
             )
             .await;
             return;
@@ -225,7 +220,7 @@ async fn run_one(
                 service,
                 id,
                 owner,
-                finish(TaskStatus::Failed, &e.code, e.message),
+                Terminal::failure(TaskStatus::Failed, &e.code, e.message),
             )
             .await;
         }
@@ -244,7 +239,7 @@ async fn run_one(
                 service,
                 id,
                 owner,
-                finish(TaskStatus::Timeout, "TIMEOUT", message),
+                Terminal::failure(TaskStatus::Timeout, "TIMEOUT", message),
             )
             .await;
         }
@@ -280,12 +275,11 @@ async fn reap(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
         match service.db.overdue(now_millis(), 100).await {
             Ok(ids) => {
                 for id in ids {
-                    let terminal = Terminal {
-                        status: TaskStatus::Timeout,
-                        output: None,
-                        error_code: Some("TIMEOUT".into()),
-                        error_message: Some("the task did not finish within its time limit".into()),
-                    };
+                    let terminal = Terminal::failure(
+                        TaskStatus::Timeout,
+                        "TIMEOUT",
+                        "the task did not finish within its time limit",
+                    );
                     match service.db.finish(id, &terminal, None, now_millis()).await {
                         Ok(true) => service.events.task_changed(id),
                         Ok(false) => {}

@@ -100,6 +100,18 @@ pub struct Terminal {
     pub error_message: Option<String>,
 }
 
+impl Terminal {
+    /// A failed, timed-out or cancelled ending with its reason.
+    pub fn failure(status: TaskStatus, code: &str, message: impl Into<String>) -> Terminal {
+        Terminal {
+            status,
+            output: None,
+            error_code: Some(code.into()),
+            error_message: Some(message.into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
     pub key_id: i64,
