@@ -1,6 +1,7 @@
 //! The content table of API.md, category by category, mode by mode, image count by count.
 
 use super::*;
+use crate::build::{build_content, BuildOptions};
 use serde_json::json;
 
 const URL: &str = "https://files.example.com/a.png";

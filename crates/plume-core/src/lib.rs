@@ -7,19 +7,19 @@
 //!   their HTTP statuses;
 //! * [`status`]: the six task statuses and which of them are terminal;
 //! * [`category`]: the seven categories with their time limits and poll defaults;
-//! * [`content`]: how a client *builds* task content and how a server *validates* it;
+//! * [`content`]: how a server *validates* task content, and [`build`]: how a client builds it;
 //! * [`price`]: the default price table (every number is configuration).
 
+pub mod build;
 pub mod category;
 pub mod content;
 pub mod envelope;
 pub mod price;
 pub mod status;
 
+pub use build::{build_content, BuildOptions};
 pub use category::{Category, CategoryKind};
-pub use content::{
-    build_content, validate_content, BuildOptions, ContentError, ProcessingMode, ValidatedContent,
-};
+pub use content::{validate_content, ContentError, ProcessingMode, ValidatedContent};
 pub use envelope::{Envelope, ErrorCode};
 pub use price::PriceTable;
 pub use status::TaskStatus;

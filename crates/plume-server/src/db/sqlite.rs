@@ -78,6 +78,28 @@ fn task_from_row(row: &SqliteRow) -> DbResult<TaskRecord> {
     })
 }
 
+/// Appends one ledger entry inside the caller's transaction. A task's entry of a kind that
+/// already exists violates the unique index and fails the whole transaction.
+async fn write_entry(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user_id: i64,
+    task_id: Option<i64>,
+    kind: &str,
+    amount: i64,
+    now: Millis,
+) -> DbResult<()> {
+    sqlx::query("INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(user_id)
+        .bind(task_id)
+        .bind(kind)
+        .bind(amount)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
 impl SqliteDatabase {
     /// Opens (creating when missing) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> DbResult<SqliteDatabase> {
@@ -213,15 +235,7 @@ impl Database for SqliteDatabase {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        sqlx::query(
-            "INSERT INTO ledger (user_id, kind, amount, created_at) VALUES (?1, 'topup', ?2, ?3)",
-        )
-        .bind(user_id)
-        .bind(amount)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        write_entry(&mut tx, user_id, None, "topup", amount, now).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(balance)
     }
@@ -340,14 +354,15 @@ impl Database for SqliteDatabase {
         .map_err(db_err)?;
         let record = task_from_row(&row)?;
         if t.credits_cost > 0 {
-            sqlx::query("INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES (?1, ?2, 'reserve', ?3, ?4)")
-                .bind(t.user_id)
-                .bind(record.id)
-                .bind(t.credits_cost)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            write_entry(
+                &mut tx,
+                t.user_id,
+                Some(record.id),
+                "reserve",
+                t.credits_cost,
+                now,
+            )
+            .await?;
         }
         tx.commit().await.map_err(db_err)?;
         Ok(CreateOutcome::Created(record))
@@ -435,15 +450,7 @@ impl Database for SqliteDatabase {
             } else {
                 "refund"
             };
-            sqlx::query("INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
-                .bind(user_id)
-                .bind(id)
-                .bind(kind)
-                .bind(cost)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
+            write_entry(&mut tx, user_id, Some(id), kind, cost, now).await?;
             if kind == "refund" {
                 sqlx::query("UPDATE credit_accounts SET balance = balance + ?1, updated_at = ?2 WHERE user_id = ?3")
                     .bind(cost)
@@ -602,140 +609,5 @@ impl Database for SqliteDatabase {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    async fn open(tag: &str) -> (SqliteDatabase, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("plume-db-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        (SqliteDatabase::open(&dir.join("t.db")).await.unwrap(), dir)
-    }
-
-    fn new_task(user_id: i64, cost: i64) -> NewTask {
-        NewTask {
-            user_id,
-            category: Category::Banana2,
-            task_type: None,
-            title: None,
-            project_id: None,
-            widget_mapping: None,
-            content: json!({"prompt": "p"}),
-            credits_cost: cost,
-            idempotency: None,
-            deadline_at: now_millis() + 60_000,
-        }
-    }
-
-    #[tokio::test]
-    async fn status_and_ledger_move_together_once() {
-        let (db, dir) = open("ledger").await;
-        let user = db.create_user("u").await.unwrap();
-        assert_eq!(
-            db.create_task(new_task(user, 10), now_millis())
-                .await
-                .unwrap(),
-            CreateOutcome::NoAccount
-        );
-        db.topup(user, 25).await.unwrap();
-        let CreateOutcome::Created(task) = db
-            .create_task(new_task(user, 10), now_millis())
-            .await
-            .unwrap()
-        else {
-            panic!("not created")
-        };
-        assert_eq!(db.balance(user).await.unwrap(), Some(15));
-
-        // Only the lease holder renews or settles; nobody moves the status backwards.
-        let now = now_millis();
-        let claimed = db
-            .claim(Category::Banana2, "a", now + 1000, now)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (claimed.id, claimed.status, claimed.attempts),
-            (task.id, TaskStatus::Processing, 1)
-        );
-        assert!(
-            db.claim(Category::Banana2, "b", now + 1000, now)
-                .await
-                .unwrap()
-                .is_none(),
-            "leased"
-        );
-        assert!(!db.renew(task.id, "b", now + 5000).await.unwrap());
-        assert!(db.renew(task.id, "a", now + 5000).await.unwrap());
-        let failed = Terminal::failure(TaskStatus::Failed, "X", "boom");
-        assert!(!db.finish(task.id, &failed, Some("b"), now).await.unwrap());
-        assert!(db.finish(task.id, &failed, Some("a"), now).await.unwrap());
-        let success = Terminal {
-            status: TaskStatus::Success,
-            output: None,
-            error_code: None,
-            error_message: None,
-        };
-        assert!(
-            !db.finish(task.id, &success, None, now).await.unwrap(),
-            "terminal stays terminal"
-        );
-        assert!(
-            !db.finish(task.id, &failed, None, now).await.unwrap(),
-            "refunded once"
-        );
-        assert_eq!(db.balance(user).await.unwrap(), Some(25));
-        assert_eq!(
-            db.task(task.id).await.unwrap().unwrap().status,
-            TaskStatus::Failed
-        );
-
-        // The unique index refuses a second entry of the same kind for a task.
-        let again = sqlx::query("INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES (?1, ?2, 'refund', 10, 0)")
-            .bind(user)
-            .bind(task.id)
-            .execute(&db.write)
-            .await;
-        assert!(again.is_err());
-        let t = db.ledger_totals(Some(user)).await.unwrap();
-        assert_eq!(
-            t,
-            LedgerTotals {
-                topup: 25,
-                reserve: 10,
-                capture: 0,
-                refund: 10
-            }
-        );
-
-        // A lapsed lease is claimed again, by anyone.
-        let CreateOutcome::Created(second) = db
-            .create_task(new_task(user, 5), now_millis())
-            .await
-            .unwrap()
-        else {
-            panic!("not created")
-        };
-        let now = now_millis();
-        db.claim(Category::Banana2, "a", now - 1, now)
-            .await
-            .unwrap()
-            .unwrap();
-        let retaken = db
-            .claim(Category::Banana2, "b", now + 1000, now)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!((retaken.id, retaken.attempts), (second.id, 2));
-        assert!(db
-            .save_upstream_job(second.id, "b", &json!({"job": 1}))
-            .await
-            .unwrap());
-        assert!(!db
-            .save_upstream_job(second.id, "a", &json!({"job": 2}))
-            .await
-            .unwrap());
-        drop(db);
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-}
+#[path = "sqlite_tests.rs"]
+mod tests;
