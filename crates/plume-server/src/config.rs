@@ -30,6 +30,8 @@ pub struct Config {
     pub prices: PriceTable,
     /// Per-category time limits in seconds, overriding the contract's defaults.
     pub time_limits: BTreeMap<String, u64>,
+    /// Upstream providers; a category without one is CATEGORY_UNAVAILABLE.
+    pub providers: crate::providers::ProvidersConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,6 +89,7 @@ impl Default for Config {
             fetch: FetchConfig::default(),
             prices: PriceTable::default(),
             time_limits: BTreeMap::new(),
+            providers: Default::default(),
         }
     }
 }

@@ -121,6 +121,12 @@ impl Executors {
         self
     }
 
+    /// Adds `other`'s executors, replacing ours for the same category.
+    pub fn merge(mut self, other: Executors) -> Executors {
+        self.by_category.extend(other.by_category);
+        self
+    }
+
     pub fn get(&self, category: Category) -> Option<&Arc<dyn Executor>> {
         self.by_category.get(&category)
     }

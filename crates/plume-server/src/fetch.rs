@@ -176,9 +176,16 @@ impl Fetcher {
             })
     }
 
-    /// The policy checks that need no network: scheme, allow-listed host, IP literals.
-    fn check_remote(&self, url: &Url) -> Result<(), FetchError> {
-        if url.scheme() != "https" {
+    /// The policy checks that need no network: scheme, allow-listed host, IP literals. A
+    /// provider's result URL (`strict = false`) may use any host and plain http, but never a
+    /// refused address.
+    fn check_remote(&self, url: &Url, strict: bool) -> Result<(), FetchError> {
+        if !strict && !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::NotAllowed(format!(
+                "{url}: only http(s) URLs may be fetched"
+            )));
+        }
+        if strict && url.scheme() != "https" {
             return Err(FetchError::NotAllowed(format!(
                 "{url}: only https URLs may be fetched"
             )));
@@ -194,7 +201,7 @@ impl Fetcher {
             Some(url::Host::Ipv6(ip)) => ip.to_string(),
             None => return Err(FetchError::NotAllowed(format!("{url}: no host"))),
         };
-        if !self.host_allowed(&host) {
+        if strict && !self.host_allowed(&host) {
             return Err(FetchError::NotAllowed(format!(
                 "host {host} is not allow-listed; upload the image first or ask the operator to allow the host"
             )));
@@ -225,7 +232,7 @@ impl Fetcher {
             };
         }
         let parsed = Url::parse(url).map_err(|e| FetchError::NotAllowed(format!("{url}: {e}")))?;
-        self.check_remote(&parsed)
+        self.check_remote(&parsed, true)
     }
 
     /// Resolves a name ahead of the request so a refusal says why; the resolver inside the
@@ -261,13 +268,70 @@ impl Fetcher {
                 Err(e) => Err(FetchError::Transient(e.to_string())),
             };
         }
+        self.get_checked(
+            url,
+            true,
+            &reqwest::header::HeaderMap::new(),
+            self.max_bytes,
+        )
+        .await
+    }
+
+    /// Downloads a file a provider returned (a result video, a still). `headers` (a provider
+    /// key) go only to the first URL's host; every hop is checked against the address rules.
+    pub async fn download(
+        &self,
+        url: &str,
+        headers: &reqwest::header::HeaderMap,
+        max_bytes: u64,
+    ) -> Result<Bytes, FetchError> {
+        self.get_checked(url, false, headers, max_bytes).await
+    }
+
+    /// Whether `url` is one of this server's own file URLs.
+    pub fn is_own_url(&self, url: &str) -> bool {
+        url.starts_with(&self.files_prefix)
+    }
+
+    /// Whether this server's public base is a loopback, private or `localhost` address, so
+    /// that nobody outside could fetch its file URLs.
+    pub fn public_base_is_private(&self) -> bool {
+        match Url::parse(&self.files_prefix)
+            .ok()
+            .and_then(|u| u.host().map(|h| h.to_owned()))
+        {
+            Some(url::Host::Domain(d)) => {
+                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local")
+            }
+            Some(url::Host::Ipv4(ip)) => !is_public_ip(IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => !is_public_ip(IpAddr::V6(ip)),
+            None => true,
+        }
+    }
+
+    async fn get_checked(
+        &self,
+        url: &str,
+        strict: bool,
+        headers: &reqwest::header::HeaderMap,
+        max_bytes: u64,
+    ) -> Result<Bytes, FetchError> {
         let mut current =
             Url::parse(url).map_err(|e| FetchError::NotAllowed(format!("{url}: {e}")))?;
+        let first_host = current.host_str().map(str::to_string);
         for _ in 0..=self.max_redirects {
-            self.check_remote(&current)?;
+            self.check_remote(&current, strict)?;
             self.check_resolved(&current).await?;
-            let response = self.client.get(current.clone()).send().await.map_err(|e| {
-                FetchError::Transient(format!("fetching {current}: {}", error_chain(&e)))
+            let mut request = self.client.get(current.clone());
+            if current.host_str().map(str::to_string) == first_host {
+                request = request.headers(headers.clone());
+            }
+            let response = request.send().await.map_err(|e| {
+                FetchError::Transient(format!(
+                    "fetching {}: {}",
+                    redact(&current),
+                    error_chain(&e)
+                ))
             })?;
             let status = response.status();
             if status.is_redirection() {
@@ -276,37 +340,44 @@ impl Fetcher {
                     .get(reqwest::header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or_else(|| {
-                        FetchError::NotFound(format!("{current}: redirect without a location"))
+                        FetchError::NotFound(format!(
+                            "{}: redirect without a location",
+                            redact(&current)
+                        ))
                     })?;
-                current = current
-                    .join(location)
-                    .map_err(|e| FetchError::NotAllowed(format!("{current}: bad redirect: {e}")))?;
+                current = current.join(location).map_err(|e| {
+                    FetchError::NotAllowed(format!("{}: bad redirect: {e}", redact(&current)))
+                })?;
                 continue;
             }
             if status.is_client_error() {
-                return Err(FetchError::NotFound(format!("{current}: HTTP {status}")));
+                return Err(FetchError::NotFound(format!(
+                    "{}: HTTP {status}",
+                    redact(&current)
+                )));
             }
             if !status.is_success() {
-                return Err(FetchError::Transient(format!("{current}: HTTP {status}")));
+                return Err(FetchError::Transient(format!(
+                    "{}: HTTP {status}",
+                    redact(&current)
+                )));
             }
-            if response
-                .content_length()
-                .is_some_and(|n| n > self.max_bytes)
-            {
+            if response.content_length().is_some_and(|n| n > max_bytes) {
                 return Err(FetchError::NotAllowed(format!(
-                    "{current}: larger than {} bytes",
-                    self.max_bytes
+                    "{}: larger than {max_bytes} bytes",
+                    redact(&current)
                 )));
             }
             let mut body = BytesMut::new();
             let mut stream = response.bytes_stream();
             while let Some(chunk) = stream.next().await {
-                let chunk =
-                    chunk.map_err(|e| FetchError::Transient(format!("reading {current}: {e}")))?;
-                if body.len() as u64 + chunk.len() as u64 > self.max_bytes {
+                let chunk = chunk.map_err(|e| {
+                    FetchError::Transient(format!("reading {}: {e}", redact(&current)))
+                })?;
+                if body.len() as u64 + chunk.len() as u64 > max_bytes {
                     return Err(FetchError::NotAllowed(format!(
-                        "{current}: larger than {} bytes",
-                        self.max_bytes
+                        "{}: larger than {max_bytes} bytes",
+                        redact(&current)
                     )));
                 }
                 body.extend_from_slice(&chunk);
@@ -314,10 +385,19 @@ impl Fetcher {
             return Ok(body.freeze());
         }
         Err(FetchError::NotAllowed(format!(
-            "{url}: more than {} redirects",
+            "{}: more than {} redirects",
+            redact(&current),
             self.max_redirects
         )))
     }
+}
+
+/// A URL for messages: without its query, which may carry a signature or a key.
+fn redact(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -152,24 +152,12 @@ pub async fn validate(
 }
 
 pub async fn describe(
-    State(_service): State<AppState>,
+    State(service): State<AppState>,
     _caller: Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = parse_json(body)?;
-    let url = body
-        .get("image_url")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .unwrap_or("");
-    if url.is_empty() {
-        return Err(ApiError::field("image_url", "is required"));
-    }
-    plume_core::content::check_image_url(url, "image_url")?;
-    Err(ApiError::new(
-        ErrorCode::CategoryUnavailable,
-        "describe is unavailable: this server has no vision-language provider configured",
-    ))
+    Ok(ok(service.describe(&body).await?))
 }
 
 pub async fn healthz() -> Response {
