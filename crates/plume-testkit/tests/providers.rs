@@ -31,7 +31,7 @@ timeout_seconds = 1
 [providers.ark]
 base_url = "{base}/api/v3"
 poll_interval_ms = 50
-timeout_seconds = 2
+timeout_seconds = 1
 {extra}
 "#,
         base = fake.base
@@ -49,7 +49,7 @@ async fn start(fake: &FakeUpstream, extra: &str) -> Server {
 
 fn veo_section(fake: &FakeUpstream) -> String {
     format!(
-        "[providers.veo]\nbase_url = \"{}/v1beta\"\npoll_interval_ms = 50\ntimeout_seconds = 2\n",
+        "[providers.veo]\nbase_url = \"{}/v1beta\"\npoll_interval_ms = 50\ntimeout_seconds = 1\n",
         fake.base
     )
 }
@@ -891,4 +891,118 @@ async fn missing_keys_leave_categories_unavailable_and_describe_works() {
         .await;
     assert_error(&foreign, 400, "VALIDATION_ERROR");
     assert_eq!(s.balance(&u)["balance"], 100, "describe is free");
+}
+
+#[tokio::test]
+async fn every_provider_meets_every_error_class() {
+    let fake = FakeUpstream::start().await;
+    let s = start(&fake, &veo_section(&fake)).await;
+    let u = s.user(100_000);
+    let google = |code: u16, status: &str| json!({"error": {"code": code, "message": format!("{status} from the fake"), "status": status}});
+    let ark = |_: u16, code: &str| json!({"error": {"code": code, "message": format!("{code} from the fake"), "type": "Error"}});
+    type Envelope = fn(u16, &str) -> Value;
+    let providers: Vec<(&str, &'static str, Value, Envelope, [&str; 6])> = vec![
+        (
+            "Banana2",
+            "gemini.generate",
+            json!({"prompt": "p"}),
+            google,
+            [
+                "INVALID_ARGUMENT",
+                "PERMISSION_DENIED",
+                "NOT_FOUND",
+                "RESOURCE_EXHAUSTED",
+                "INTERNAL",
+                "",
+            ],
+        ),
+        (
+            "seedream",
+            "ark.images",
+            json!({"prompt": "p"}),
+            ark,
+            [
+                "InvalidParameter",
+                "AuthenticationError",
+                "InvalidEndpointOrModel.NotFound",
+                "QuotaExceeded",
+                "InternalServiceError",
+                "",
+            ],
+        ),
+        (
+            "veo",
+            "veo.submit",
+            json!({"prompt": "p"}),
+            google,
+            [
+                "INVALID_ARGUMENT",
+                "PERMISSION_DENIED",
+                "NOT_FOUND",
+                "RESOURCE_EXHAUSTED",
+                "INTERNAL",
+                "",
+            ],
+        ),
+        (
+            "seedance2",
+            "ark.submit",
+            json!({"prompt": "p"}),
+            ark,
+            [
+                "InvalidParameter",
+                "AuthenticationError",
+                "ModelNotOpen",
+                "ServerOverloaded",
+                "InternalServiceError",
+                "",
+            ],
+        ),
+    ];
+    for (category, route, content, envelope, codes) in providers {
+        let body = json!({"category": category, "content": content});
+        let expect: [(u16, i64, &str); 5] = [
+            (400, 4, "INVALID_REQUEST"),
+            (403, 4, "UPSTREAM_AUTH"),
+            (404, 4, "MODEL_UNAVAILABLE"),
+            (429, 3, ""),
+            (500, 3, ""),
+        ];
+        for ((http, status, code), upstream_code) in expect.into_iter().zip(codes) {
+            let before = fake.count(route);
+            fake.push(route, Canned::status(http, envelope(http, upstream_code)));
+            let t = run(&s, &u.key, body.clone()).await;
+            assert_eq!(t["status"], status, "{category} {http}: {t}");
+            if status == 4 {
+                assert_eq!(t["error"]["code"], code, "{category} {http}: {t}");
+                assert_eq!(
+                    fake.count(route) - before,
+                    1,
+                    "{category} {http}: not retried"
+                );
+            } else {
+                assert_eq!(
+                    fake.count(route) - before,
+                    2,
+                    "{category} {http}: retried once, then succeeded"
+                );
+            }
+        }
+        // A timeout, then success.
+        let before = fake.count(route);
+        fake.push(route, Canned::delayed(1600));
+        let t = run(&s, &u.key, body.clone()).await;
+        assert_eq!(t["status"], 3, "{category} timeout: {t}");
+        assert_eq!(
+            fake.count(route) - before,
+            2,
+            "{category}: the timed-out call was retried"
+        );
+    }
+    ledger_settled(&s, &u);
+    let l = s.balance(&u)["ledger"].clone();
+    assert!(
+        l["refund"].as_i64().unwrap() > 0 && l["capture"].as_i64().unwrap() > 0,
+        "{l}"
+    );
 }
