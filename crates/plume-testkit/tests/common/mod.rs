@@ -9,8 +9,26 @@ use std::time::{Duration, Instant};
 
 pub const ADMIN_TOKEN: &str = "test-operator-token";
 
+/// `plume-test-server`: this package's binary, or (from another package's tests) the one
+/// `cargo test --workspace` built beside the test executable.
 pub fn test_server_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_plume-test-server"))
+    match option_env!("CARGO_BIN_EXE_plume-test-server") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let exe = std::env::current_exe().unwrap();
+            let bin = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .unwrap()
+                .join("plume-test-server");
+            assert!(
+                bin.exists(),
+                "{} is missing: run cargo test --workspace",
+                bin.display()
+            );
+            bin
+        }
+    }
 }
 
 /// The real `plume-server` binary, built beside the test binary by `cargo test --workspace`.
