@@ -1,0 +1,310 @@
+//! Delivery through the real `openclaw` CLI from npm, with a running gateway and a fake
+//! Telegram Bot API on loopback (OPENCLAW.md). Needs Node 24 and `openclaw` on the path that
+//! `PLUME_OPENCLAW_PATH` names, and a network namespace with only loopback:
+//! `scripts/test-openclaw` sets both up and runs these tests.
+
+#[path = "../../plume-testkit/tests/common/mod.rs"]
+mod common;
+
+use common::*;
+use plume_testkit::fake_telegram::FakeTelegram;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const GATEWAY_TOKEN: &str = "test-gateway-token-0123456789";
+
+struct OpenClaw {
+    home: TempDir,
+    path: String,
+    gateway_port: u16,
+    gateway: Option<Child>,
+}
+
+impl OpenClaw {
+    fn new(telegram_root: &str) -> OpenClaw {
+        let extra = std::env::var("PLUME_OPENCLAW_PATH").expect("PLUME_OPENCLAW_PATH must name the folders of node and openclaw; run scripts/test-openclaw");
+        let plume_dir = PathBuf::from(env!("CARGO_BIN_EXE_plume"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let home = TempDir::new("plume-openclaw");
+        let gateway_port = free_port();
+        let oc = OpenClaw {
+            path: format!("{}:{extra}:/usr/bin:/bin", plume_dir.display()),
+            home,
+            gateway_port,
+            gateway: None,
+        };
+        std::fs::create_dir_all(oc.state()).unwrap();
+        oc.write_config(telegram_root, None);
+        oc
+    }
+
+    fn state(&self) -> PathBuf {
+        self.home.0.join(".openclaw")
+    }
+
+    fn write_config(&self, telegram_root: &str, plume: Option<(&str, &str)>) {
+        let mut config = json!({
+            "gateway": {"mode": "local", "port": self.gateway_port, "bind": "loopback", "auth": {"mode": "token", "token": GATEWAY_TOKEN}},
+            "update": {"checkOnStart": false},
+            "telemetry": {"enabled": false},
+            "channels": {"telegram": {"enabled": true, "botToken": "123456:TESTTOKEN", "apiRoot": telegram_root}},
+        });
+        if let Some((key, base)) = plume {
+            config["skills"] = json!({"entries": {"plume-image": {"apiKey": key, "env": {"PLUME_API_BASE": base}}}});
+        }
+        std::fs::write(
+            self.state().join("openclaw.json"),
+            serde_json::to_string_pretty(&config).unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env_clear()
+            .env("HOME", &self.home.0)
+            .env("PATH", &self.path)
+            .env("OPENCLAW_DISABLE_BONJOUR", "1")
+            .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+            .env("OPENCLAW_NO_RESPAWN", "1")
+            .env("SHELL", "/bin/sh")
+            .current_dir(&self.home.0);
+        cmd
+    }
+
+    fn plume(&self, args: &[&str]) -> Value {
+        let out = self.command("plume").args(args).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        serde_json::from_str(text.trim()).unwrap_or(Value::String(text))
+    }
+
+    fn start_gateway(&mut self, telegram: &FakeTelegram) {
+        let log = std::fs::File::create(self.home.0.join("gateway.log")).unwrap();
+        let child = self
+            .command("openclaw")
+            .args(["gateway", "run"])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.gateway = Some(child);
+        // Ready once the Telegram channel is polling, and the gateway port answers.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !(telegram.calls().iter().any(|c| c == "getUpdates")
+            && std::net::TcpStream::connect(("127.0.0.1", self.gateway_port)).is_ok())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not start:\n{}",
+                std::fs::read_to_string(self.home.0.join("gateway.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn stop_gateway(&mut self) {
+        if let Some(mut child) = self.gateway.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn poller_log(&self) -> String {
+        std::fs::read_to_string(self.state().join("media/plume/poller.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for OpenClaw {
+    fn drop(&mut self) {
+        self.stop_gateway();
+    }
+}
+
+fn wait_sent(
+    telegram: &FakeTelegram,
+    n: usize,
+    oc: &OpenClaw,
+) -> Vec<plume_testkit::fake_telegram::Sent> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let sent = telegram.sent();
+        if sent.len() >= n {
+            return sent;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} messages arrived; poller.log:\n{}",
+            sent.len(),
+            oc.poller_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the real openclaw CLI: run scripts/test-openclaw"]
+async fn the_skill_is_eligible_once_the_key_is_configured() {
+    let telegram = FakeTelegram::start().await;
+    let oc = OpenClaw::new(&telegram.api_root);
+    let skill = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skill/plume-image");
+    let out = oc
+        .command("openclaw")
+        .args(["skills", "install"])
+        .arg(&skill)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info = |oc: &OpenClaw| -> Value {
+        let out = oc
+            .command("openclaw")
+            .args(["skills", "info", "plume-image", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)))
+    };
+    let before = info(&oc);
+    assert_eq!(before["eligible"], false, "{before}");
+    assert_eq!(before["missing"]["env"], json!(["PLUME_API_KEY"]));
+    assert_eq!(
+        before["missing"]["bins"],
+        json!([]),
+        "plume is found on PATH"
+    );
+    oc.write_config(
+        &telegram.api_root,
+        Some(("plume_sk_configured", "http://127.0.0.1:9")),
+    );
+    let after = info(&oc);
+    assert_eq!(after["eligible"], true, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the real openclaw CLI: run scripts/test-openclaw"]
+async fn results_reach_telegram_once_through_the_real_cli() {
+    let s = Server::start("[queue]\npoll_interval_ms = 100\n", &[]).await;
+    let u = s.user(10_000);
+    let telegram = FakeTelegram::start().await;
+    let mut oc = OpenClaw::new(&telegram.api_root);
+    oc.write_config(&telegram.api_root, Some((&u.key, &s.base)));
+    oc.start_gateway(&telegram);
+    let create = |oc: &OpenClaw, prompt: &str| {
+        oc.plume(&["create", "--category", "Banana2", "--prompt", prompt])["task_id"]
+            .as_i64()
+            .unwrap()
+    };
+
+    // A result photo arrives once, byte-identical, with its caption.
+    let task = create(&oc, "sleep=200");
+    let r = oc.plume(&[
+        "register",
+        "--task-id",
+        &task.to_string(),
+        "--channel",
+        "telegram",
+        "--target",
+        "4242",
+        "--interval",
+        "1",
+    ]);
+    assert_eq!(r["success"], true, "{r}");
+    let sent = wait_sent(&telegram, 1, &oc);
+    let photo = &sent[0];
+    assert_eq!(photo.method, "sendPhoto");
+    assert_eq!(photo.chat_id, "4242");
+    assert_eq!(photo.text, "✅ image generation complete!");
+    let url = s.get(&u.key, &format!("/api/open/tasks/{task}")).await.1["data"]["result"]
+        ["imageUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let served = s
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(
+        photo.file.as_ref().unwrap().1,
+        served.to_vec(),
+        "byte-identical"
+    );
+
+    // Failure and timeout messages.
+    let failed = create(&oc, "fail=the_prompt_was_refused");
+    let slow = create(&oc, "sleep=60000");
+    oc.plume(&[
+        "register",
+        "--task-id",
+        &failed.to_string(),
+        "--channel",
+        "telegram",
+        "--target",
+        "4242",
+        "--interval",
+        "1",
+    ]);
+    oc.plume(&[
+        "register",
+        "--task-id",
+        &slow.to_string(),
+        "--channel",
+        "telegram",
+        "--target",
+        "4243",
+        "--interval",
+        "1",
+        "--max-duration",
+        "2",
+    ]);
+    let sent = wait_sent(&telegram, 3, &oc);
+    let texts: Vec<String> = sent.iter().map(|m| m.text.clone()).collect();
+    assert!(
+        texts.contains(&format!("❌ Task #{failed} failed\nthe prompt was refused")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with(&format!("⏰ Task #{slow} has been waiting"))),
+        "{texts:?}"
+    );
+
+    // The gateway is down when the task completes: delivered once after it returns.
+    oc.stop_gateway();
+    let later = create(&oc, "sleep=100");
+    oc.plume(&[
+        "register",
+        "--task-id",
+        &later.to_string(),
+        "--channel",
+        "telegram",
+        "--target",
+        "4244",
+        "--interval",
+        "1",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !oc.poller_log().contains("nothing was sent") {
+        assert!(Instant::now() < deadline, "{}", oc.poller_log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(telegram.sent().len(), 3);
+    oc.start_gateway(&telegram);
+    let sent = wait_sent(&telegram, 4, &oc);
+    assert_eq!(sent[3].chat_id, "4244");
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(telegram.sent().len(), 4, "nothing was sent twice");
+}
