@@ -119,8 +119,10 @@ enum Command {
 /// `plume create` options.
 #[derive(clap::Args)]
 struct CreateOpts {
+    /// Banana2, BananaPro, seedream, remove-bg, remove-watermark, veo or seedance2.
     #[arg(long)]
     category: String,
+    /// What to make or change (required except for remove-bg and remove-watermark).
     #[arg(long)]
     prompt: Option<String>,
     /// text_to_image, image_to_image, multi_image_blend; text_to_video, image_to_video;
@@ -133,10 +135,13 @@ struct CreateOpts {
     /// Several input images, comma-separated.
     #[arg(long, value_delimiter = ',')]
     image_urls: Vec<String>,
+    /// Video: the first frame (veo slot 1, seedance2 first_frame).
     #[arg(long)]
     first_frame_url: Option<String>,
+    /// Video: the last frame (veo slot 2, seedance2 first_last_frame).
     #[arg(long)]
     last_frame_url: Option<String>,
+    /// Video: a reference image (veo slot 3, seedance2 universal_reference).
     #[arg(long)]
     reference_url: Option<String>,
     /// 1K, 2K (default) or 4K.
@@ -151,8 +156,10 @@ struct CreateOpts {
     /// Video model: veo3.1-fast (default), veo3.1, veo3.1-lite; seedance2-5s/10s/15s.
     #[arg(long)]
     model: Option<String>,
+    /// A title stored with the task.
     #[arg(long)]
     title: Option<String>,
+    /// A project id stored with the task.
     #[arg(long)]
     project_id: Option<String>,
     /// A JSON object passed through to the server.
