@@ -34,7 +34,12 @@ pub fn api(settings: &Settings) -> Result<Api, Output> {
 }
 
 /// Uploads a local image and records it in the image registry.
-pub async fn upload_file(api: &Api, store: &Store, path: &str) -> Result<Value, Output> {
+pub async fn upload_file(
+    api: &Api,
+    store: &Store,
+    path: &str,
+    channel: Option<&str>,
+) -> Result<Value, Output> {
     let path = path.strip_prefix("file://").unwrap_or(path);
     let bytes = std::fs::read(path)
         .map_err(|e| fail("FILE_NOT_FOUND", format!("cannot read {path}: {e}")))?;
@@ -42,7 +47,7 @@ pub async fn upload_file(api: &Api, store: &Store, path: &str) -> Result<Value, 
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("image");
-    upload_bytes(api, store, bytes, name).await
+    upload_bytes(api, store, bytes, name, channel).await
 }
 
 async fn upload_bytes(
@@ -50,10 +55,14 @@ async fn upload_bytes(
     store: &Store,
     bytes: Vec<u8>,
     name: &str,
+    channel: Option<&str>,
 ) -> Result<Value, Output> {
     let data = api.upload(bytes, name).await.map_err(api_fail)?;
     let url = data["file_url"].clone();
-    let _ = store.register_image(json!({"url": url, "file_key": data["file_key"], "source": "upload", "created_at": now_rfc3339()}));
+    let _ = store.register_image(
+        json!({"url": url, "file_key": data["file_key"], "source": "upload",
+                                        "channel": channel, "created_at": now_rfc3339()}),
+    );
     Ok(json!({
         "success": true, "image_url": url, "file_key": data["file_key"], "file_size": data["file_size"],
         "width": data["width"], "height": data["height"],
@@ -65,6 +74,7 @@ pub async fn transfer(
     file: Option<String>,
     image_key: Option<String>,
     account: Option<String>,
+    channel: Option<String>,
 ) -> Output {
     let api = match api(settings) {
         Ok(a) => a,
@@ -72,11 +82,20 @@ pub async fn transfer(
     };
     let store = Store::new(settings.media_dir());
     let result = match (file, image_key) {
-        (Some(path), None) => upload_file(&api, &store, &path).await,
+        (Some(path), None) => upload_file(&api, &store, &path, channel.as_deref()).await,
         (None, Some(key)) => {
             match crate::feishu::download_image(&settings.openclaw, account.as_deref(), &key).await
             {
-                Ok(bytes) => upload_bytes(&api, &store, bytes, &format!("{key}.img")).await,
+                Ok(bytes) => {
+                    upload_bytes(
+                        &api,
+                        &store,
+                        bytes,
+                        &format!("{key}.img"),
+                        channel.as_deref(),
+                    )
+                    .await
+                }
                 Err(e) => Err(fail("FEISHU_ERROR", format!("{e:#}"))),
             }
         }
@@ -137,7 +156,7 @@ pub async fn create(settings: &Settings, mut args: CreateArgs) -> Output {
         .flatten(),
     ) {
         if !url.trim().is_empty() && is_local(url) {
-            match upload_file(&api, &store, url.trim()).await {
+            match upload_file(&api, &store, url.trim(), None).await {
                 Ok(up) => *url = up["image_url"].as_str().unwrap_or_default().to_string(),
                 Err(o) => return o,
             }

@@ -234,8 +234,10 @@ fn main() -> ExitCode {
                 file,
                 image_key,
                 feishu_account,
-                channel: _,
-            } => print(commands::transfer(&settings, file, image_key, feishu_account).await),
+                channel,
+            } => {
+                print(commands::transfer(&settings, file, image_key, feishu_account, channel).await)
+            }
             Command::Create(opts) => {
                 let CreateOpts {
                     category,

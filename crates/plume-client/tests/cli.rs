@@ -755,3 +755,80 @@ async fn check_cancel_jobs_poll_and_register_refusals() {
     ]);
     assert_eq!(out["code"], "OPENCLAW_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn transfer_a_feishu_image_by_its_key() {
+    use axum::routing::{get, post};
+    let (s, u) = server().await;
+    let image = png(17, 13);
+    let served = image.clone();
+    let app = axum::Router::new()
+        .route(
+            "/open-apis/auth/v3/tenant_access_token/internal",
+            post(|axum::Json(body): axum::Json<Value>| async move {
+                if body == json!({"app_id": "cli_test", "app_secret": "s3cret"}) {
+                    axum::Json(json!({"code": 0, "msg": "ok", "tenant_access_token": "t-test", "expire": 7200}))
+                } else {
+                    axum::Json(json!({"code": 10014, "msg": "app secret invalid"}))
+                }
+            }),
+        )
+        .route(
+            "/open-apis/im/v1/images/{key}",
+            get(move |axum::extract::Path(key): axum::extract::Path<String>, headers: axum::http::HeaderMap| {
+                let served = served.clone();
+                async move {
+                    let authorised = headers.get("authorization").and_then(|v| v.to_str().ok()) == Some("Bearer t-test");
+                    if key == "img_v3_abc" && authorised {
+                        (axum::http::StatusCode::OK, served)
+                    } else {
+                        (axum::http::StatusCode::NOT_FOUND, Vec::new())
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let domain = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let c = Client::new(&s.base, &u.key);
+    std::fs::write(
+        c.state.join("openclaw.json"),
+        format!("{{channels: {{feishu: {{domain: '{domain}', accounts: {{main: {{appId: 'cli_test', appSecret: 's3cret'}}}}}}}}}}"),
+    )
+    .unwrap();
+    // The client runs on a blocking thread: the fake Feishu server needs this runtime.
+    let out = tokio::task::spawn_blocking(move || {
+        let ok = c.run(&[
+            "transfer",
+            "--image-key",
+            "img_v3_abc",
+            "--feishu-account",
+            "main",
+            "--channel",
+            "feishu",
+        ]);
+        let missing = c.run(&["transfer", "--image-key", "img_v3_missing"]);
+        let bad = c.run(&["transfer", "--image-key", "../etc"]);
+        (ok, missing, bad)
+    })
+    .await
+    .unwrap();
+    let (ok, missing, bad) = out;
+    assert!(ok.1, "{}", ok.0);
+    assert_eq!(
+        (ok.0["width"].as_u64(), ok.0["height"].as_u64()),
+        (Some(17), Some(13))
+    );
+    let stored = s
+        .http
+        .get(ok.0["image_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(stored.to_vec(), image);
+    assert_eq!(missing.0["code"], "FEISHU_ERROR");
+    assert_eq!(bad.0["code"], "FEISHU_ERROR");
+}
