@@ -43,6 +43,13 @@ enum Command {
         #[arg(long, env = "PLUME_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Run a local model on a file, without the HTTP layer (for operators and benchmarks).
+    Vision {
+        #[arg(long, env = "PLUME_CONFIG", global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: VisionCommand,
+    },
     /// Operator commands that work on the database directly; each prints one JSON object.
     Admin {
         #[arg(long, env = "PLUME_CONFIG", global = true)]
@@ -50,6 +57,91 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum VisionCommand {
+    /// Cut out the subject: a PNG with the matte as alpha.
+    RemoveBg { input: PathBuf, output: PathBuf },
+    /// Remove watermarks; --region x,y,w,h (repeatable) forces an area.
+    RemoveWatermark {
+        input: PathBuf,
+        output: PathBuf,
+        #[arg(long = "region", value_parser = parse_region)]
+        regions: Vec<[u64; 4]>,
+    },
+}
+
+fn parse_region(text: &str) -> Result<[u64; 4], String> {
+    let parts: Vec<u64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("{text:?} is not x,y,w,h"))?;
+    match parts.as_slice() {
+        [x, y, w, h] if *w > 0 && *h > 0 => Ok([*x, *y, *w, *h]),
+        _ => Err(format!("{text:?} is not x,y,w,h with w and h above 0")),
+    }
+}
+
+fn run_vision(
+    config: Option<PathBuf>,
+    command: VisionCommand,
+) -> Result<serde_json::Value, String> {
+    let config = Config::from_process(config.as_deref()).map_err(|e| format!("{e:#}"))?;
+    let vision = plume_vision::Vision::new(config.vision());
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let started = std::time::Instant::now();
+    let (output, bytes, width, height, inference, extra) = match command {
+        VisionCommand::RemoveBg { input, output } => {
+            vision.matte_ready()?;
+            let data = read(&input)?;
+            let (result, inference) = plume_vision::runtime::with_inference_time(|| {
+                plume_vision::matte::remove_background(&vision, &data)
+            });
+            let (png, w, h) = result.map_err(|e| e.to_string())?;
+            (output, png, w, h, inference, serde_json::json!({}))
+        }
+        VisionCommand::RemoveWatermark {
+            input,
+            output,
+            regions,
+        } => {
+            vision.text_ready()?;
+            let data = read(&input)?;
+            let (result, inference) = plume_vision::runtime::with_inference_time(|| {
+                plume_vision::watermark::remove_watermark(&vision, &data, &regions)
+            });
+            let removal = result.map_err(|e| e.to_string())?;
+            let accepted: Vec<serde_json::Value> = removal
+                .candidates
+                .iter()
+                .map(|c| serde_json::json!({"region": [c.rect.x, c.rect.y, c.rect.w, c.rect.h], "score": c.score, "reasons": c.reasons, "removed": c.accepted}))
+                .collect();
+            let extra =
+                serde_json::json!({"masked_pixels": removal.masked_pixels, "candidates": accepted});
+            (
+                output,
+                removal.bytes,
+                removal.width,
+                removal.height,
+                inference,
+                extra,
+            )
+        }
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    std::fs::write(&output, &bytes)
+        .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
+    let mut out = serde_json::json!({
+        "output": output.display().to_string(), "width": width, "height": height,
+        "seconds": seconds, "inference_seconds": inference.as_secs_f64(),
+    });
+    if let (Some(o), Some(e)) = (out.as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    Ok(out)
 }
 
 #[derive(Subcommand)]
@@ -111,6 +203,20 @@ pub fn main_with(executors: Executors) -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("plume-server: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Vision { config, command } => {
+            init_logging("warn");
+            match run_vision(config, command) {
+                Ok(json) => {
+                    println!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    let env = Envelope::failure(plume_core::ErrorCode::ValidationError, e, None);
+                    println!("{}", serde_json::to_value(env).unwrap_or_default());
                     ExitCode::FAILURE
                 }
             }

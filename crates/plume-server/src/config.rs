@@ -32,6 +32,33 @@ pub struct Config {
     pub time_limits: BTreeMap<String, u64>,
     /// Upstream providers; a category without one is CATEGORY_UNAVAILABLE.
     pub providers: crate::providers::ProvidersConfig,
+    /// The local models behind remove-bg and remove-watermark.
+    pub models: ModelsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Where `scripts/setup-models` put the files (`PLUME_MODELS_DIR`); default
+    /// `<data_dir>/models`.
+    pub dir: Option<PathBuf>,
+    /// `u2netp` (default) or `isnet` (better edges; AGPL-3.0, fetched only on request).
+    pub background_model: String,
+    /// Most model inferences running at once (each ISNet run holds about 1 GB).
+    pub max_concurrent_inferences: usize,
+    /// Threads one inference may use.
+    pub threads_per_inference: usize,
+}
+
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        ModelsConfig {
+            dir: None,
+            background_model: "u2netp".into(),
+            max_concurrent_inferences: 1,
+            threads_per_inference: 2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -90,6 +117,7 @@ impl Default for Config {
             prices: PriceTable::default(),
             time_limits: BTreeMap::new(),
             providers: Default::default(),
+            models: ModelsConfig::default(),
         }
     }
 }
@@ -158,6 +186,9 @@ impl Config {
         if let Some(v) = env("PLUME_ADMIN_TOKEN") {
             config.admin_token = v;
         }
+        if let Some(v) = env("PLUME_MODELS_DIR") {
+            config.models.dir = Some(PathBuf::from(v));
+        }
         if let Some(v) = env("PLUME_FETCH_ALLOW_HOSTS") {
             config.fetch.allow_hosts = v
                 .split(',')
@@ -213,6 +244,9 @@ impl Config {
         if self.limits.upload_max_bytes == 0 || self.limits.upload_max_pixels == 0 {
             bail!("upload limits must be above 0");
         }
+        if !matches!(self.models.background_model.as_str(), "u2netp" | "isnet") {
+            bail!("models.background_model must be u2netp or isnet");
+        }
         self.private_networks()?;
         Ok(())
     }
@@ -229,6 +263,27 @@ impl Config {
 
     pub fn blob_root(&self) -> PathBuf {
         self.data_dir.join("files")
+    }
+
+    pub fn models_dir(&self) -> PathBuf {
+        self.models
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
+    /// The vision configuration the local executors run with.
+    pub fn vision(&self) -> plume_vision::VisionConfig {
+        plume_vision::VisionConfig {
+            models_dir: self.models_dir(),
+            matte_model: if self.models.background_model == "isnet" {
+                plume_vision::runtime::MatteModel::Isnet
+            } else {
+                plume_vision::runtime::MatteModel::U2netp
+            },
+            max_concurrent_inferences: self.models.max_concurrent_inferences.max(1),
+            intra_threads: self.models.threads_per_inference.max(1),
+        }
     }
 
     pub fn time_limit(&self, category: Category) -> Duration {

@@ -10,6 +10,7 @@
 //! * [`worker`]: leases, retries, deadlines, graceful shutdown;
 //! * [`tasks`], [`accounts`]: the operations behind the endpoints and the admin commands;
 //! * [`upload`], [`fetch`]: checking uploaded images and fetching image URLs safely;
+//! * [`local`]: remove-bg and remove-watermark on this CPU, through `plume-vision`;
 //! * [`providers`]: the upstream executors (Gemini image, Seedream, Veo, Seedance) and describe;
 //! * [`http`]: routes and handlers; [`metrics`]: Prometheus text.
 
@@ -23,6 +24,7 @@ pub mod events;
 pub mod executor;
 pub mod fetch;
 pub mod http;
+pub mod local;
 pub mod metrics;
 pub mod providers;
 pub mod service;

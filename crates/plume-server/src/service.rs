@@ -26,13 +26,18 @@ pub struct Service {
     pub http: reqwest::Client,
     /// Serves `POST /api/open/describe` when a vision-language model is configured.
     pub describer: Option<crate::providers::gemini::Describer>,
+    /// The local models, for metrics.
+    pub vision: std::sync::OnceLock<Arc<plume_vision::Vision>>,
 }
 
 impl Service {
     /// Opens the SQLite database and the disk blob store under the data folder.
     /// `extra` executors (a test harness's) replace the configured ones for their categories.
     pub async fn open(config: Config, extra: Executors) -> anyhow::Result<Arc<Service>> {
-        let executors = crate::providers::executors(&config.providers)?.merge(extra);
+        let vision = Arc::new(plume_vision::Vision::new(config.vision()));
+        let executors = crate::local::executors(vision.clone())
+            .merge(crate::providers::executors(&config.providers)?)
+            .merge(extra);
         let db = SqliteDatabase::open(&config.db_path())
             .await
             .with_context(|| format!("cannot open the database {}", config.db_path().display()))?;
@@ -42,7 +47,9 @@ impl Service {
                 config.blob_root().display()
             )
         })?;
-        Service::with_backends(config, Arc::new(db), Arc::new(blobs), executors)
+        let service = Service::with_backends(config, Arc::new(db), Arc::new(blobs), executors)?;
+        let _ = service.vision.set(vision);
+        Ok(service)
     }
 
     pub fn with_backends(
@@ -67,6 +74,7 @@ impl Service {
             metrics: Metrics::default(),
             rate_limiter,
             describer,
+            vision: std::sync::OnceLock::new(),
         }))
     }
 

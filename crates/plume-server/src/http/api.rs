@@ -197,6 +197,29 @@ pub async fn readyz(State(service): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(service): State<AppState>) -> Result<Response, ApiError> {
-    let text = service.metrics.render(service.db.as_ref()).await?;
+    let mut text = service.metrics.render(service.db.as_ref()).await?;
+    if let Some(vision) = service.vision.get() {
+        use std::fmt::Write;
+        let _ = writeln!(
+            text,
+            "# HELP plume_vision_inferences_peak Most local-model inferences that ran at once."
+        );
+        let _ = writeln!(text, "# TYPE plume_vision_inferences_peak gauge");
+        let _ = writeln!(
+            text,
+            "plume_vision_inferences_peak {}",
+            vision.peak_concurrent_inferences()
+        );
+        let _ = writeln!(
+            text,
+            "# HELP plume_vision_inferences_limit The configured bound on concurrent inferences."
+        );
+        let _ = writeln!(text, "# TYPE plume_vision_inferences_limit gauge");
+        let _ = writeln!(
+            text,
+            "plume_vision_inferences_limit {}",
+            vision.config.max_concurrent_inferences
+        );
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -1,0 +1,43 @@
+//! Local image models for Plume, as pure functions: image bytes in, image bytes out. No HTTP,
+//! no database.
+//!
+//! * [`runtime`]: ONNX Runtime loaded from the models folder (`load-dynamic`), one session per
+//!   model per process, created once, and a bound on concurrent inferences;
+//! * [`matte`]: background removal with U²-Net small (u2netp) or ISNet;
+//! * [`text`]: text-region detection with PP-OCRv4's DB detector;
+//! * [`watermark`]: scoring regions for being a watermark, tight stroke masks, the pipeline;
+//! * [`inpaint`]: Telea's fast-marching inpainting, written here;
+//! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format.
+//!
+//! The model files come from `scripts/setup-models` (docs in MODELS.md); nothing is
+//! downloaded at run time.
+
+pub mod codec;
+pub mod inpaint;
+pub mod matte;
+pub mod runtime;
+pub mod text;
+pub mod watermark;
+
+pub use runtime::{ModelFiles, Vision, VisionConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VisionError {
+    /// The input is not an image we can read (corrupt, truncated, unknown type).
+    #[error("the image cannot be read: {0}")]
+    BadImage(String),
+    /// A model file or the runtime is missing or broken.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Inference failed.
+    #[error("the model failed: {0}")]
+    Model(String),
+}
+
+impl From<ort::Error> for VisionError {
+    fn from(e: ort::Error) -> VisionError {
+        VisionError::Model(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, VisionError>;

@@ -1,0 +1,303 @@
+//! Watermark removal: find text regions, keep those that look like a watermark, build tight
+//! stroke masks inside them, and inpaint the masks.
+//!
+//! A region is scored for being a watermark rather than text that belongs to the photo:
+//! near an edge or in a corner, semi-transparent (the photo's texture shows through its
+//! strokes), low local contrast, repeated (tiles of the same size), or a large banner. Filling
+//! whole boxes leaves visible streaks, so only the strokes are masked: a morphological
+//! top-hat of the text's polarity, thresholded by Otsu. Explicit `regions` from the caller are
+//! always removed whole (logos and hard cases). An image where nothing is removed comes back as
+//! the very same bytes.
+
+use crate::inpaint::telea;
+use crate::runtime::Vision;
+use crate::text::{detect, Rect};
+use crate::{codec, Result};
+use image::{GrayImage, ImageFormat, Luma, RgbImage};
+
+/// A score at or above this marks a region as a watermark.
+pub const ACCEPT_SCORE: f32 = 1.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub rect: Rect,
+    pub score: f32,
+    pub reasons: Vec<&'static str>,
+    pub accepted: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Removal {
+    pub bytes: Vec<u8>,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    /// Pixels inpainted.
+    pub masked_pixels: usize,
+    pub candidates: Vec<Candidate>,
+    /// The mask that was inpainted (255 = removed), for measurements.
+    pub mask: GrayImage,
+}
+
+fn luminance(rgb: &RgbImage) -> GrayImage {
+    image::imageops::grayscale(rgb)
+}
+
+/// Min (erode) or max (dilate) over a (2r+1)² window, separable.
+fn window(img: &GrayImage, r: u32, max: bool) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let pick = |a: u8, b: u8| if max { a.max(b) } else { a.min(b) };
+    let mut rows = GrayImage::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            let (lo, hi) = (x.saturating_sub(r), (x + r).min(w - 1));
+            let v = (lo..=hi).fold(if max { 0 } else { 255 }, |acc, xx| {
+                pick(acc, img.get_pixel(xx, y)[0])
+            });
+            rows.put_pixel(x, y, Luma([v]));
+        }
+    }
+    let mut out = GrayImage::new(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            let (lo, hi) = (y.saturating_sub(r), (y + r).min(h - 1));
+            let v = (lo..=hi).fold(if max { 0 } else { 255 }, |acc, yy| {
+                pick(acc, rows.get_pixel(x, yy)[0])
+            });
+            out.put_pixel(x, y, Luma([v]));
+        }
+    }
+    out
+}
+
+fn otsu(values: &[u8]) -> u8 {
+    let mut hist = [0u64; 256];
+    for v in values {
+        hist[*v as usize] += 1;
+    }
+    let total = values.len() as f64;
+    let sum_all: f64 = hist
+        .iter()
+        .enumerate()
+        .map(|(i, n)| i as f64 * *n as f64)
+        .sum();
+    let (mut w0, mut sum0, mut best, mut best_t) = (0f64, 0f64, 0f64, 0u8);
+    for (t, n) in hist.iter().enumerate() {
+        w0 += *n as f64;
+        if w0 == 0.0 || w0 == total {
+            continue;
+        }
+        sum0 += t as f64 * *n as f64;
+        let (m0, m1) = (sum0 / w0, (sum_all - sum0) / (total - w0));
+        let between = w0 * (total - w0) * (m0 - m1) * (m0 - m1);
+        if between > best {
+            best = between;
+            best_t = t as u8;
+        }
+    }
+    best_t
+}
+
+/// Stroke pixels inside `rect`, and the measurements scoring needs.
+struct Strokes {
+    /// Coordinates in the image.
+    pixels: Vec<(u32, u32)>,
+    /// Mean top-hat strength over the strokes (local contrast).
+    contrast: f32,
+    /// Standard deviation of luminance over the strokes (texture showing through).
+    texture: f32,
+    /// Mean luminance over the strokes.
+    level: f32,
+}
+
+fn strokes(gray: &GrayImage, rect: Rect) -> Strokes {
+    let r = (rect.h / 6).clamp(2, 12);
+    let (iw, ih) = gray.dimensions();
+    let outer = Rect::clip(
+        i64::from(rect.x) - i64::from(r),
+        i64::from(rect.y) - i64::from(r),
+        i64::from(rect.w + 2 * r),
+        i64::from(rect.h + 2 * r),
+        iw,
+        ih,
+    )
+    .unwrap_or(rect);
+    let sub = image::imageops::crop_imm(gray, outer.x, outer.y, outer.w, outer.h).to_image();
+    let opening = window(&window(&sub, r, false), r, true);
+    let closing = window(&window(&sub, r, true), r, false);
+    let inside = |x: u32, y: u32| rect.contains(outer.x + x, outer.y + y);
+    let (mut white, mut black) = (Vec::new(), Vec::new());
+    for (x, y, p) in sub.enumerate_pixels() {
+        if inside(x, y) {
+            white.push(p[0].saturating_sub(opening.get_pixel(x, y)[0]));
+            black.push(closing.get_pixel(x, y)[0].saturating_sub(p[0]));
+        }
+    }
+    let bright = white.iter().map(|v| u64::from(*v)).sum::<u64>()
+        >= black.iter().map(|v| u64::from(*v)).sum::<u64>();
+    let tophat = if bright { &white } else { &black };
+    let threshold = otsu(tophat).max(12);
+    let mut pixels = Vec::new();
+    let (mut strength, mut lum, mut lum2) = (0f64, 0f64, 0f64);
+    let mut k = 0;
+    for y in 0..sub.height() {
+        for x in 0..sub.width() {
+            if !inside(x, y) {
+                continue;
+            }
+            let v = tophat[k];
+            k += 1;
+            if v > threshold {
+                let l = f64::from(sub.get_pixel(x, y)[0]);
+                pixels.push((outer.x + x, outer.y + y));
+                strength += f64::from(v);
+                lum += l;
+                lum2 += l * l;
+            }
+        }
+    }
+    let n = pixels.len().max(1) as f64;
+    let mean = lum / n;
+    Strokes {
+        contrast: (strength / n) as f32,
+        texture: ((lum2 / n - mean * mean).max(0.0)).sqrt() as f32,
+        level: mean as f32,
+        pixels,
+    }
+}
+
+/// Scores each detected region; see the module docs for the reasons.
+fn score(rects: &[(Rect, Strokes)], width: u32, height: u32) -> Vec<Candidate> {
+    let margin = (width.min(height) as f32 * 0.12) as u32;
+    rects
+        .iter()
+        .map(|(rect, s)| {
+            let mut score = 0.0;
+            let mut reasons = Vec::new();
+            let near_x = rect.x <= margin || rect.x + rect.w + margin >= width;
+            let near_y = rect.y <= margin || rect.y + rect.h + margin >= height;
+            if near_x && near_y {
+                score += 1.0;
+                reasons.push("corner");
+            } else if near_x || near_y {
+                score += 0.5;
+                reasons.push("edge");
+            }
+            if s.texture > 14.0 {
+                score += 0.4;
+                reasons.push("semi-transparent");
+            }
+            if s.contrast < 60.0 {
+                score += 0.5;
+                reasons.push("low contrast");
+            }
+            let similar = rects
+                .iter()
+                .filter(|(r, o)| {
+                    // The same mark tiled (four or more times): same size, brightness and ink.
+                    r != rect
+                        && (r.h as f32 - rect.h as f32).abs() <= 0.25 * rect.h as f32
+                        && (r.w as f32 - rect.w as f32).abs() <= 0.25 * rect.w as f32
+                        && (o.level - s.level).abs() <= 30.0
+                        && (o.pixels.len() as f32 - s.pixels.len() as f32).abs()
+                            <= 0.3 * s.pixels.len() as f32
+                })
+                .count();
+            if similar >= 3 {
+                score += 0.8;
+                reasons.push("repeated");
+            }
+            if rect.w as f32 >= 0.25 * width as f32 {
+                score += 0.3;
+                reasons.push("large");
+            }
+            let (cx, cy) = ((rect.x + rect.w / 2) as f32, (rect.y + rect.h / 2) as f32);
+            if (cx - width as f32 / 2.0).abs() <= 0.1 * width as f32
+                && (cy - height as f32 / 2.0).abs() <= 0.1 * height as f32
+            {
+                score += 0.5;
+                reasons.push("centred");
+            }
+            if s.pixels.is_empty() {
+                score = 0.0;
+            }
+            Candidate {
+                rect: *rect,
+                score,
+                reasons,
+                accepted: score >= ACCEPT_SCORE,
+            }
+        })
+        .collect()
+}
+
+/// Removes watermarks from `bytes`; `forced` regions (`[x, y, w, h]`) are always removed.
+pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> Result<Removal> {
+    let decoded = codec::decode(bytes)?;
+    let mut rgb = decoded.image.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    let gray = luminance(&rgb);
+    let boxes = detect(vision, &rgb)?;
+    let measured: Vec<(Rect, Strokes)> = boxes
+        .iter()
+        .map(|b| (b.rect, strokes(&gray, b.rect)))
+        .collect();
+    let candidates = score(&measured, w, h);
+    let mut mask = GrayImage::new(w, h);
+    let mark = |x: u32, y: u32, mask: &mut GrayImage| {
+        // One pixel of margin takes the anti-aliased edge of each stroke too.
+        for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+            for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                mask.put_pixel(xx, yy, Luma([255]));
+            }
+        }
+    };
+    for (candidate, (_, s)) in candidates.iter().zip(&measured) {
+        if candidate.accepted {
+            for (x, y) in &s.pixels {
+                mark(*x, *y, &mut mask);
+            }
+        }
+    }
+    for region in forced {
+        let Some(rect) = Rect::clip(
+            region[0] as i64,
+            region[1] as i64,
+            region[2] as i64,
+            region[3] as i64,
+            w,
+            h,
+        ) else {
+            continue;
+        };
+        // The caller saw something we did not (a logo, a stamp): the whole region goes.
+        for y in rect.y..rect.y + rect.h {
+            for x in rect.x..rect.x + rect.w {
+                mask.put_pixel(x, y, Luma([255]));
+            }
+        }
+    }
+    let masked_pixels = mask.pixels().filter(|p| p[0] != 0).count();
+    if masked_pixels == 0 {
+        return Ok(Removal {
+            bytes: bytes.to_vec(),
+            format: decoded.format,
+            width: w,
+            height: h,
+            masked_pixels,
+            candidates,
+            mask,
+        });
+    }
+    telea(&mut rgb, &mask, 5);
+    let (out, format) = codec::encode(&image::DynamicImage::ImageRgb8(rgb), decoded.format)?;
+    Ok(Removal {
+        bytes: out,
+        format,
+        width: w,
+        height: h,
+        masked_pixels,
+        candidates,
+        mask,
+    })
+}
