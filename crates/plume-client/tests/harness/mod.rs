@@ -188,3 +188,14 @@ pub fn sha256_file(path: &Path) -> String {
         .unwrap_or("")
         .to_string()
 }
+
+pub async fn server() -> (Server, User) {
+    let s = Server::start("[queue]\npoll_interval_ms = 100\n", &[]).await;
+    let u = s.user(10_000);
+    (s, u)
+}
+
+/// The content the server stored for a task.
+pub async fn content_of(s: &Server, u: &User, id: i64) -> Value {
+    s.get(&u.key, &format!("/api/open/tasks/{id}")).await.1["data"]["content"].clone()
+}
