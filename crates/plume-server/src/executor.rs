@@ -190,6 +190,29 @@ impl ExecContext {
         Ok(self.fetcher.fetch(url).await?)
     }
 
+    /// Stores an output image, typed and sized from its own bytes; `source` names who made it
+    /// for the error when the bytes are not an image.
+    pub async fn store_image(
+        &self,
+        bytes: Vec<u8>,
+        source: &str,
+    ) -> Result<OutputImage, ExecError> {
+        let (kind, width, height) =
+            crate::providers::media::image_info(&bytes).ok_or_else(|| {
+                ExecError::permanent(
+                    "UPSTREAM_ERROR",
+                    format!("{source} returned data that is not a readable image"),
+                )
+            })?;
+        let key = self.store_output(bytes.into(), kind.ext()).await?;
+        Ok(OutputImage {
+            key: key.to_string(),
+            width,
+            height,
+            mime: kind.mime().into(),
+        })
+    }
+
     /// Stores an output file under `results/<task id>/` and returns its key.
     pub async fn store_output(&self, bytes: Bytes, ext: &str) -> Result<FileKey, ExecError> {
         let key = FileKey::new_result(self.task_id, ext);

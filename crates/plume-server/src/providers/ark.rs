@@ -7,7 +7,7 @@
 use super::config::{load_key, timeout, ArkConfig, ImageTransport, RetryConfig, Secret};
 use super::http::{ark_error, content_policy, exec_error, is_ark_policy, Upstream};
 use super::media::{b64_decode, data_uri, image_info, mp4_duration};
-use crate::executor::{ExecContext, ExecError, ExecOutput, Executor, OutputImage, OutputVideo};
+use crate::executor::{ExecContext, ExecError, ExecOutput, Executor, OutputVideo};
 use async_trait::async_trait;
 use plume_core::{ProcessingMode, ValidatedContent};
 use serde_json::{json, Value};
@@ -176,19 +176,7 @@ impl Executor for Seedream {
             } else {
                 continue;
             };
-            let (kind, width, height) = image_info(&bytes).ok_or_else(|| {
-                ExecError::permanent(
-                    "UPSTREAM_ERROR",
-                    "Ark returned data that is not a readable image",
-                )
-            })?;
-            let key = ctx.store_output(bytes.into(), kind.ext()).await?;
-            outputs.push(OutputImage {
-                key: key.to_string(),
-                width,
-                height,
-                mime: kind.mime().into(),
-            });
+            outputs.push(ctx.store_image(bytes, "Ark").await?);
         }
         if !errors.is_empty() {
             tracing::warn!(

@@ -8,8 +8,8 @@
 
 use super::config::{load_key, timeout, GeminiConfig, RetryConfig, Secret};
 use super::http::{content_policy, exec_error, google_error, Upstream};
-use super::media::{b64_decode, b64_encode, image_info};
-use crate::executor::{ExecContext, ExecError, ExecOutput, Executor, OutputImage};
+use super::media::{b64_decode, b64_encode};
+use crate::executor::{ExecContext, ExecError, ExecOutput, Executor};
 use async_trait::async_trait;
 use plume_core::{Category, ValidatedContent};
 use serde_json::{json, Value};
@@ -36,6 +36,16 @@ struct Shared {
     key: Result<Secret, String>,
 }
 
+impl Shared {
+    fn new(config: &GeminiConfig, retry: &RetryConfig) -> anyhow::Result<Shared> {
+        Ok(Shared {
+            upstream: Upstream::new("Gemini", timeout(config.timeout_seconds), retry)?,
+            base_url: config.base_url.trim_end_matches('/').to_string(),
+            key: load_key(&config.api_key_env, config.api_key_file.as_ref()),
+        })
+    }
+}
+
 /// The Gemini image client, shared by Banana2 and BananaPro.
 #[derive(Clone)]
 pub struct GeminiImage {
@@ -52,11 +62,7 @@ pub struct GeminiImageExecutor {
 impl GeminiImage {
     pub fn new(config: &GeminiConfig, retry: &RetryConfig) -> anyhow::Result<GeminiImage> {
         Ok(GeminiImage {
-            shared: Arc::new(Shared {
-                upstream: Upstream::new("Gemini", timeout(config.timeout_seconds), retry)?,
-                base_url: config.base_url.trim_end_matches('/').to_string(),
-                key: load_key(&config.api_key_env, config.api_key_file.as_ref()),
-            }),
+            shared: Arc::new(Shared::new(config, retry)?),
             config: config.clone(),
         })
     }
@@ -187,19 +193,7 @@ impl Executor for GeminiImageExecutor {
             .map_err(|f| exec_error(&shared.upstream, &self.model, f, google_error))?;
         let mut outputs = Vec::new();
         for (bytes, mime) in reply_images(&reply)? {
-            let (kind, width, height) = image_info(&bytes).ok_or_else(|| {
-                ExecError::permanent(
-                    "UPSTREAM_ERROR",
-                    format!("Gemini returned {mime} data that is not a readable image"),
-                )
-            })?;
-            let key = ctx.store_output(bytes.into(), kind.ext()).await?;
-            outputs.push(OutputImage {
-                key: key.to_string(),
-                width,
-                height,
-                mime: kind.mime().into(),
-            });
+            outputs.push(ctx.store_image(bytes, &format!("Gemini ({mime})")).await?);
         }
         Ok(ExecOutput::Images { images: outputs })
     }
@@ -214,11 +208,7 @@ pub struct Describer {
 impl Describer {
     pub fn new(config: &GeminiConfig, retry: &RetryConfig) -> anyhow::Result<Describer> {
         Ok(Describer {
-            shared: Shared {
-                upstream: Upstream::new("Gemini", timeout(config.timeout_seconds), retry)?,
-                base_url: config.base_url.trim_end_matches('/').to_string(),
-                key: load_key(&config.api_key_env, config.api_key_file.as_ref()),
-            },
+            shared: Shared::new(config, retry)?,
             model: config.describe_model.clone().unwrap_or_default(),
         })
     }
