@@ -25,12 +25,10 @@ impl ApiFailure {
         }
     }
 
-    /// The answer will not change (the poller ends the job).
+    /// The answer will not change (the poller ends the job): the contract's rule, from
+    /// `plume-core`.
     pub fn is_permanent(&self) -> bool {
-        matches!(
-            self.code.as_str(),
-            "NOT_FOUND" | "UNAUTHORIZED" | "FORBIDDEN"
-        )
+        plume_core::ErrorCode::parse(&self.code).is_some_and(plume_core::ErrorCode::is_permanent)
     }
 
     pub fn to_json(&self) -> Value {

@@ -19,7 +19,7 @@ pub mod runtime;
 pub mod text;
 pub mod watermark;
 
-pub use runtime::{ModelFiles, Vision, VisionConfig};
+pub use runtime::{Vision, VisionConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VisionError {

@@ -29,12 +29,10 @@ pub struct VisionConfig {
     pub intra_threads: usize,
 }
 
-/// The files a setup must provide, for messages.
-pub struct ModelFiles;
-
-impl ModelFiles {
-    pub fn matte(model: MatteModel) -> &'static str {
-        match model {
+impl MatteModel {
+    /// The model's file in the models folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
             MatteModel::U2netp => U2NETP,
             MatteModel::Isnet => ISNET,
         }
@@ -117,7 +115,7 @@ impl Vision {
         Vision {
             env: runtime(&dir),
             matte: Lazy {
-                path: dir.join(ModelFiles::matte(config.matte_model)),
+                path: dir.join(config.matte_model.file_name()),
                 session: OnceLock::new(),
             },
             text: Lazy {

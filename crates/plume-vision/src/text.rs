@@ -23,10 +23,6 @@ pub struct Rect {
 }
 
 impl Rect {
-    pub fn area(&self) -> u64 {
-        u64::from(self.w) * u64::from(self.h)
-    }
-
     pub fn contains(&self, x: u32, y: u32) -> bool {
         x >= self.x && y >= self.y && x < self.x + self.w && y < self.y + self.h
     }
