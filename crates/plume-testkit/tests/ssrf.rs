@@ -126,3 +126,41 @@ async fn allow_listed_hosts_are_fetched_and_redirects_rechecked() {
     assert_eq!(b["ledger"]["capture"], 5);
     assert_eq!(b["ledger"]["refund"], 10);
 }
+
+#[tokio::test]
+async fn a_remote_image_over_the_upload_limit_is_refused_while_downloading() {
+    let tmp = TempDir::new("plume-tls");
+    // Noise does not compress: tens of kilobytes of PNG.
+    let noise = image::RgbImage::from_fn(200, 200, |x, y| {
+        let h =
+            (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)).wrapping_mul(2_246_822_519);
+        image::Rgb([(h >> 8) as u8, (h >> 16) as u8, (h >> 24) as u8])
+    });
+    let mut big = std::io::Cursor::new(Vec::new());
+    noise.write_to(&mut big, image::ImageFormat::Png).unwrap();
+    let big = big.into_inner();
+    assert!(big.len() > 4096);
+    let https = plume_testkit::tls::start(&tmp.0, big.into(), "https://10.0.0.1/x.png".into())
+        .await
+        .unwrap();
+    let config = format!(
+        "[limits]\nupload_max_bytes = 4096\n[fetch]\nallow_hosts = [\"localhost\"]\nallow_private_networks = [\"127.0.0.0/8\", \"::1/128\"]\nextra_root_certs = [{:?}]\n",
+        https.cert_path
+    );
+    let s = Server::start(&config, &[]).await;
+    let u = s.user(100);
+    let url = format!("https://localhost:{}/image.png", https.port);
+    let id = s.create(&u.key, &remove_bg(&url)).await.1["data"]["id"]
+        .as_i64()
+        .unwrap();
+    let t = s.wait_terminal(&u.key, id, Duration::from_secs(20)).await;
+    assert_eq!(t["status"], 4, "{t}");
+    assert!(
+        t["result"]
+            .as_str()
+            .unwrap()
+            .contains("larger than 4096 bytes"),
+        "{t}"
+    );
+    assert_eq!(s.balance(&u)["balance"], 100, "refunded");
+}
