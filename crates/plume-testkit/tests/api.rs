@@ -359,15 +359,7 @@ async fn unavailable_categories_charge_nothing() {
         .await;
     assert_error(&r, 400, "VALIDATION_ERROR");
     assert_eq!(s.balance(&u)["balance"], 500);
-    let ready = s
-        .http
-        .get(s.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let ready = s.readyz().await;
     assert_eq!(ready["data"]["ready"], true);
     assert_eq!(ready["data"]["categories"]["Banana2"], "ready");
     assert!(ready["data"]["categories"]["veo"]
@@ -578,15 +570,7 @@ async fn health_and_metrics() {
     s.wait_terminal(&u.key, id, Duration::from_secs(20)).await;
     let h = s.http.get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(h.status(), 200);
-    let text = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     for needle in [
         "plume_http_requests_total{method=\"POST\",route=\"/api/open/tasks\",status=\"200\"} 1",
         "plume_tasks{category=\"Banana2\",status=\"success\"} 1",

@@ -11,12 +11,7 @@ async fn every_category_mode_and_image_count() {
     let u = s.user(1_000_000);
     let mut urls = Vec::new();
     for _ in 0..11 {
-        urls.push(
-            s.upload(&u.key, png(12, 12), "i.png").await.1["data"]["file_url"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        urls.push(s.upload_url(&u.key, png(12, 12), "i.png").await);
     }
     let table: Vec<(&str, Option<&str>, usize, usize)> = vec![
         ("Banana2", Some("text_to_image"), 0, 0),

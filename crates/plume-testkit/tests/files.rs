@@ -164,10 +164,7 @@ async fn files_have_type_etag_and_ranges_and_keys_cannot_escape() {
     let s = Server::start("", &[]).await;
     let u = s.user(10);
     let bytes = png(50, 50);
-    let url = s.upload(&u.key, bytes.clone(), "a.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, bytes.clone(), "a.png").await;
 
     let r = s.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);

@@ -46,10 +46,7 @@ async fn upload_create_poll_result_for_both_categories() {
     let s = start("", &models_dir()).await;
     let u = s.user(100);
     let photo = photo_bytes("people");
-    let url = s.upload(&u.key, photo.clone(), "people.jpg").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, photo.clone(), "people.jpg").await;
     let r = s
         .create(
             &u.key,
@@ -106,15 +103,7 @@ async fn upload_create_poll_result_for_both_categories() {
         b["ledger"],
         json!({"topup": 100, "reserve": 10, "capture": 10, "refund": 0})
     );
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("plume_vision_inferences_limit 1"),
         "{metrics}"
@@ -164,10 +153,7 @@ async fn a_corrupt_image_or_a_broken_model_fails_the_task_and_refunds() {
     std::fs::write(broken.join("u2netp.onnx"), b"this is not an onnx model").unwrap();
     let s = start("", &broken).await;
     let u = s.user(100);
-    let url = s.upload(&u.key, photo_bytes("animal"), "a.jpg").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, photo_bytes("animal"), "a.jpg").await;
     let r = s
         .create(
             &u.key,
@@ -192,10 +178,7 @@ async fn without_models_the_categories_are_unavailable_and_the_server_still_star
     let empty = TempDir::new("plume-nomodels");
     let s = start("", &empty.0).await;
     let u = s.user(100);
-    let url = s.upload(&u.key, png(16, 16), "a.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, png(16, 16), "a.png").await;
     for category in ["remove-bg", "remove-watermark"] {
         let r = s
             .create(
@@ -214,30 +197,14 @@ async fn without_models_the_categories_are_unavailable_and_the_server_still_star
         );
     }
     assert_eq!(s.balance(&u)["balance"], 100);
-    let ready: Value = s
-        .http
-        .get(s.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = s.readyz().await;
     assert!(ready["data"]["categories"]["remove-bg"]
         .as_str()
         .unwrap()
         .contains("setup-models"));
     // With the models, the same server configuration is ready.
     let s = start("", &models_dir()).await;
-    let ready: Value = s
-        .http
-        .get(s.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = s.readyz().await;
     assert_eq!(ready["data"]["categories"]["remove-bg"], "ready");
     assert_eq!(ready["data"]["categories"]["remove-watermark"], "ready");
 }
@@ -255,10 +222,7 @@ async fn inferences_stay_bounded_and_memory_flat_over_a_hundred_tasks() {
         img.write_to(&mut out, image::ImageFormat::Png).unwrap();
         out.into_inner()
     };
-    let url = s.upload(&u.key, small, "p.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, small, "p.png").await;
     let body = json!({"category": "remove-bg", "content": {"imageUrls": [url]}});
     let server_pid = find_pid(&s);
     let mut samples = Vec::new();
@@ -284,15 +248,7 @@ async fn inferences_stay_bounded_and_memory_flat_over_a_hundred_tasks() {
             samples[round]
         );
     }
-    let metrics = s
-        .http
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     let peak: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("plume_vision_inferences_peak "))

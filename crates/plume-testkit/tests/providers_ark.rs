@@ -16,10 +16,7 @@ async fn seedream_request_partial_sets_and_errors() {
     let s = start(&fake, "").await;
     let u = s.user(10_000);
     let input = png(12, 12);
-    let url = s.upload(&u.key, input.clone(), "in.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, input.clone(), "in.png").await;
     let body = json!({"category": "seedream", "content": {"prompt": "把猫换成狗", "imageUrls": [url],
         "generationConfig": {"imageConfig": {"image_size": "2K", "aspectRatio": "16:9"}}}});
     let t = run(&s, &u.key, body.clone()).await;
@@ -129,14 +126,8 @@ async fn seedance_tasks_from_queued_to_the_end() {
     let fake = FakeUpstream::start().await;
     let s = start(&fake, "").await;
     let u = s.user(10_000);
-    let a = s.upload(&u.key, png(16, 16), "a.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let b = s.upload(&u.key, png(16, 16), "b.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let a = s.upload_url(&u.key, png(16, 16), "a.png").await;
+    let b = s.upload_url(&u.key, png(16, 16), "b.png").await;
     let t = run(&s, &u.key, json!({"category": "seedance2", "content": {"prompt": "the boat drifts", "processing_mode": "first_last_frame",
         "imageUrls": [a, b], "videoConfig": {"model": "seedance2-10s", "aspectRatio": "16:9"}}})).await;
     assert_eq!(t["status"], 3, "{t}");

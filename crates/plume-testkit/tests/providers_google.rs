@@ -16,10 +16,7 @@ async fn gemini_image_relays_and_copies_the_result() {
     let s = start(&fake, "").await;
     let u = s.user(1000);
     let input = png(10, 10);
-    let url = s.upload(&u.key, input.clone(), "in.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, input.clone(), "in.png").await;
     let body = json!({"category": "Banana2", "content": {"prompt": "a cat in a hat", "imageUrls": [url],
         "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": {"image_size": "1K", "aspectRatio": "16:9"}}}});
     let t = run(&s, &u.key, body).await;
@@ -224,10 +221,7 @@ async fn veo_through_the_gemini_api() {
     let s = start(&fake, &veo_section(&fake)).await;
     let u = s.user(10_000);
     let first = png(14, 14);
-    let url = s.upload(&u.key, first.clone(), "f.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, first.clone(), "f.png").await;
     let t = run(
         &s,
         &u.key,
@@ -470,25 +464,14 @@ async fn missing_keys_leave_categories_unavailable_and_describe_works() {
         .await;
     assert_error(&r, 503, "CATEGORY_UNAVAILABLE");
     assert_eq!(s.balance(&u)["balance"], 100);
-    let ready: Value = s
-        .http
-        .get(s.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = s.readyz().await;
     assert_eq!(ready["data"]["categories"]["Banana2"], "ready");
     assert!(ready["data"]["categories"]["seedance2"]
         .as_str()
         .unwrap()
         .contains("ARK_API_KEY"));
 
-    let url = s.upload(&u.key, png(9, 9), "d.png").await.1["data"]["file_url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = s.upload_url(&u.key, png(9, 9), "d.png").await;
     let d = s
         .post(
             &u.key,

@@ -269,6 +269,37 @@ impl Server {
         (status, r.json().await.unwrap())
     }
 
+    /// Uploads an image that must be accepted; its file URL.
+    pub async fn upload_url(&self, key: &str, bytes: Vec<u8>, name: &str) -> String {
+        let (status, body) = self.upload(key, bytes, name).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["file_url"].as_str().unwrap().to_string()
+    }
+
+    /// `GET /readyz`, as JSON.
+    pub async fn readyz(&self) -> Value {
+        self.http
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /metrics`, as text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Polls a task until it is terminal (status ≥ 3).
     pub async fn wait_terminal(&self, key: &str, id: i64, within: Duration) -> Value {
         let deadline = Instant::now() + within;
