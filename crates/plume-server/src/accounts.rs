@@ -60,6 +60,8 @@ pub async fn authenticate(
 }
 
 /// A token bucket per key: `per_minute` requests a minute, bursts up to the same number.
+/// The buckets live in the database when it can share them between nodes (PostgreSQL), and
+/// in this process otherwise (SQLite: one process owns the database).
 pub struct RateLimiter {
     per_minute: u32,
     buckets: Mutex<HashMap<i64, (f64, Instant)>>,
@@ -74,10 +76,21 @@ impl RateLimiter {
     }
 
     /// `Err(seconds to wait)` when the key is over its rate.
-    pub fn check(&self, key_id: i64) -> Result<(), u64> {
+    pub async fn check(
+        &self,
+        db: &dyn Database,
+        key_id: i64,
+    ) -> Result<Result<(), u64>, crate::db::DbError> {
         if self.per_minute == 0 {
-            return Ok(());
+            return Ok(Ok(()));
         }
+        if let Some(shared) = db.take_rate_token(key_id, self.per_minute).await? {
+            return Ok(shared);
+        }
+        Ok(self.check_local(key_id))
+    }
+
+    fn check_local(&self, key_id: i64) -> Result<(), u64> {
         let capacity = f64::from(self.per_minute);
         let per_second = capacity / 60.0;
         let now = Instant::now();
@@ -215,9 +228,12 @@ mod tests {
     #[test]
     fn rate_limiter_refuses_past_the_rate() {
         let limiter = RateLimiter::new(3);
-        assert!(limiter.check(1).is_ok() && limiter.check(1).is_ok() && limiter.check(1).is_ok());
-        assert!(limiter.check(1).is_err());
-        assert!(limiter.check(2).is_ok(), "buckets are per key");
-        assert!(RateLimiter::new(0).check(1).is_ok());
+        assert!(
+            limiter.check_local(1).is_ok()
+                && limiter.check_local(1).is_ok()
+                && limiter.check_local(1).is_ok()
+        );
+        assert!(limiter.check_local(1).is_err());
+        assert!(limiter.check_local(2).is_ok(), "buckets are per key");
     }
 }

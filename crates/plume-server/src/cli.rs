@@ -5,7 +5,6 @@
 
 use crate::accounts::Admin;
 use crate::config::Config;
-use crate::db::sqlite::SqliteDatabase;
 use crate::executor::Executors;
 use crate::service::Service;
 use crate::worker::{run_workers, Shutdown};
@@ -28,7 +27,10 @@ use tokio::sync::watch;
         plume-server admin create-key --user 1           -> {\"key\": \"plume_sk_...\"}  (shown once)\n  \
         plume-server admin topup --user 1 --amount 100\n\n\
         Settings come from --config FILE (TOML) and the environment: PLUME_LISTEN, \
-        PLUME_DATA_DIR, PLUME_PUBLIC_BASE, PLUME_ADMIN_TOKEN, PLUME_FETCH_ALLOW_HOSTS."
+        PLUME_DATA_DIR, PLUME_PUBLIC_BASE, PLUME_ADMIN_TOKEN, PLUME_FETCH_ALLOW_HOSTS.\n\n\
+        Several nodes share one PostgreSQL database and one S3-compatible bucket: \
+        PLUME_DATABASE_URL=postgres://… and PLUME_STORAGE_URL=s3://BUCKET with PLUME_S3_ENDPOINT, \
+        PLUME_S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (docs/DEPLOYMENT.md)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -49,6 +51,33 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         command: VisionCommand,
+    },
+    /// Create or upgrade the database schema, then exit (serve does this at start too).
+    Migrate {
+        #[arg(long, env = "PLUME_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Copy a whole install to another database and store: every user, key, task, ledger
+    /// entry and file, ids kept. Stop the servers first; the target database must be empty.
+    ///
+    /// Example: plume-server migrate-store --from sqlite://./data/plume.db --to postgres://postgres@db/plume
+    ///          --from-storage file://./data/files --to-storage s3://plume
+    /// The S3 settings (PLUME_S3_ENDPOINT, AWS_ACCESS_KEY_ID, …) apply to whichever side is s3://.
+    MigrateStore {
+        #[arg(long, env = "PLUME_CONFIG")]
+        config: Option<PathBuf>,
+        /// Database to read: sqlite://PATH or postgres://…
+        #[arg(long)]
+        from: String,
+        /// Database to write (empty): sqlite://PATH or postgres://…
+        #[arg(long)]
+        to: String,
+        /// File store to read: file://PATH or s3://BUCKET[/PREFIX]; files are not copied when omitted.
+        #[arg(long, requires = "to_storage")]
+        from_storage: Option<String>,
+        /// File store to write: file://PATH or s3://BUCKET[/PREFIX].
+        #[arg(long, requires = "from_storage")]
+        to_storage: Option<String>,
     },
     /// Operator commands that work on the database directly; each prints one JSON object.
     Admin {
@@ -221,6 +250,21 @@ pub fn main_with(executors: Executors) -> ExitCode {
                 }
             }
         }
+        Command::Migrate { config } => {
+            init_logging("warn");
+            report(runtime.block_on(crate::migrate::schema(config)))
+        }
+        Command::MigrateStore {
+            config,
+            from,
+            to,
+            from_storage,
+            to_storage,
+        } => {
+            init_logging("info");
+            let storage = from_storage.zip(to_storage);
+            report(runtime.block_on(crate::migrate::store(config, &from, &to, storage)))
+        }
         Command::Admin { config, command } => {
             init_logging("warn");
             let (json, success) = runtime.block_on(admin(config, command));
@@ -230,6 +274,20 @@ pub fn main_with(executors: Executors) -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+    }
+}
+
+/// Prints a command's JSON answer, or its error on one line.
+fn report(result: anyhow::Result<serde_json::Value>) -> ExitCode {
+    match result {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("plume-server: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -254,16 +312,11 @@ async fn admin(config: Option<PathBuf>, command: AdminCommand) -> (serde_json::V
         Ok(c) => c,
         Err(e) => return fail(plume_core::ErrorCode::ValidationError, format!("{e:#}")),
     };
-    let db = match SqliteDatabase::open(&config.db_path()).await {
+    let db = match crate::service::open_database(&config).await {
         Ok(db) => db,
-        Err(e) => {
-            return fail(
-                plume_core::ErrorCode::InternalError,
-                format!("{}: {e}", config.db_path().display()),
-            )
-        }
+        Err(e) => return fail(plume_core::ErrorCode::InternalError, format!("{e:#}")),
     };
-    let admin = Admin { db: &db };
+    let admin = Admin { db: db.as_ref() };
     let result = match command {
         AdminCommand::CreateUser { name } => admin.create_user(&name).await,
         AdminCommand::CreateKey { user } => admin.create_key(&user).await,
@@ -324,7 +377,8 @@ pub async fn serve(config: Config, executors: Executors) -> anyhow::Result<()> {
     tracing::info!(
         listen = %listener.local_addr()?,
         public_base = %service.config.public_base,
-        data_dir = %service.config.data_dir.display(),
+        database = %crate::service::redact_password(&service.config.database_url()),
+        storage = %service.config.storage_url(),
         "plume-server ready"
     );
     if !unavailable.is_empty() {

@@ -19,6 +19,16 @@ pub struct Config {
     pub listen: String,
     /// Folder for the SQLite file and the blobs (`PLUME_DATA_DIR`).
     pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB` (`PLUME_DATABASE_URL`); empty means the
+    /// SQLite file `plume.db` under `data_dir`.
+    pub database_url: String,
+    /// `file://PATH` or `s3://BUCKET[/PREFIX]` (`PLUME_STORAGE_URL`); empty means the folder
+    /// `files` under `data_dir`.
+    pub storage_url: String,
+    /// The S3-compatible service behind an `s3://` storage URL.
+    pub s3: S3Config,
+    /// How long stored files are kept.
+    pub retention: RetentionConfig,
     /// Base of the file URLs this server hands out (`PLUME_PUBLIC_BASE`); derived from
     /// `listen` when empty.
     pub public_base: String,
@@ -34,6 +44,47 @@ pub struct Config {
     pub providers: crate::providers::ProvidersConfig,
     /// The local models behind remove-bg and remove-watermark.
     pub models: ModelsConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// `http(s)://host:port` of an S3-compatible service (`PLUME_S3_ENDPOINT`); empty means
+    /// AWS itself. Requests use path-style addressing.
+    pub endpoint: String,
+    /// `PLUME_S3_REGION`; default `us-east-1`.
+    pub region: String,
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`; never printed.
+    pub secret_access_key: Secret,
+    /// When set, file URLs point here (a CDN in front of the bucket) instead of `/files/` on
+    /// this server: `<public_base>/<key>`.
+    pub public_base: String,
+}
+
+/// A setting that must not reach a log: prints as `<redacted>`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days an upload is kept; 0 keeps uploads forever.
+    pub upload_days: u32,
+    /// Days the result files of a finished task are kept; 0 keeps them forever.
+    pub result_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +160,10 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            storage_url: String::new(),
+            s3: S3Config::default(),
+            retention: RetentionConfig::default(),
             public_base: String::new(),
             admin_token: String::new(),
             limits: Limits::default(),
@@ -180,6 +235,24 @@ impl Config {
         if let Some(v) = env("PLUME_DATA_DIR") {
             config.data_dir = PathBuf::from(v);
         }
+        if let Some(v) = env("PLUME_DATABASE_URL") {
+            config.database_url = v;
+        }
+        if let Some(v) = env("PLUME_STORAGE_URL") {
+            config.storage_url = v;
+        }
+        if let Some(v) = env("PLUME_S3_ENDPOINT") {
+            config.s3.endpoint = v;
+        }
+        if let Some(v) = env("PLUME_S3_REGION") {
+            config.s3.region = v;
+        }
+        if let Some(v) = env("AWS_ACCESS_KEY_ID") {
+            config.s3.access_key_id = v;
+        }
+        if let Some(v) = env("AWS_SECRET_ACCESS_KEY") {
+            config.s3.secret_access_key = Secret(v);
+        }
         if let Some(v) = env("PLUME_PUBLIC_BASE") {
             config.public_base = v;
         }
@@ -244,6 +317,36 @@ impl Config {
         if self.limits.upload_max_bytes == 0 || self.limits.upload_max_pixels == 0 {
             bail!("upload limits must be above 0");
         }
+        let db = self.database_url();
+        if !(db.starts_with("sqlite://")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://"))
+        {
+            bail!("database_url (PLUME_DATABASE_URL) must start with sqlite:// or postgres://");
+        }
+        let storage = self.storage_url();
+        if let Some(rest) = storage.strip_prefix("s3://") {
+            if rest.split('/').next().unwrap_or("").is_empty() {
+                bail!("storage_url (PLUME_STORAGE_URL) s3://BUCKET names no bucket");
+            }
+            if self.s3.access_key_id.is_empty() || self.s3.secret_access_key.0.is_empty() {
+                bail!("storage_url is s3://: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or s3.access_key_id and s3.secret_access_key)");
+            }
+            if !self.s3.endpoint.is_empty() {
+                let url = url::Url::parse(&self.s3.endpoint).with_context(|| {
+                    format!(
+                        "s3.endpoint (PLUME_S3_ENDPOINT) {:?} is not a URL",
+                        self.s3.endpoint
+                    )
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    bail!("s3.endpoint (PLUME_S3_ENDPOINT) must be an http(s) URL");
+                }
+            }
+        } else if !storage.starts_with("file://") {
+            bail!("storage_url (PLUME_STORAGE_URL) must start with file:// or s3://");
+        }
+        self.s3.public_base = self.s3.public_base.trim_end_matches('/').to_string();
         if !matches!(self.models.background_model.as_str(), "u2netp" | "isnet") {
             bail!("models.background_model must be u2netp or isnet");
         }
@@ -257,12 +360,22 @@ impl Config {
             .with_context(|| format!("listen address {:?} is not IP:PORT", self.listen))
     }
 
-    pub fn db_path(&self) -> PathBuf {
-        self.data_dir.join("plume.db")
+    /// The database URL in force: the setting, or the SQLite file under the data folder.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("plume.db").display())
+        } else {
+            self.database_url.clone()
+        }
     }
 
-    pub fn blob_root(&self) -> PathBuf {
-        self.data_dir.join("files")
+    /// The storage URL in force: the setting, or the `files` folder under the data folder.
+    pub fn storage_url(&self) -> String {
+        if self.storage_url.is_empty() {
+            format!("file://{}", self.data_dir.join("files").display())
+        } else {
+            self.storage_url.clone()
+        }
     }
 
     pub fn models_dir(&self) -> PathBuf {
@@ -327,7 +440,8 @@ mod tests {
         let c = Config::load(None, no_env).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8080");
         assert_eq!(c.public_base, "http://127.0.0.1:8080");
-        assert_eq!(c.db_path(), PathBuf::from("./data/plume.db"));
+        assert_eq!(c.database_url(), "sqlite://./data/plume.db");
+        assert_eq!(c.storage_url(), "file://./data/files");
         assert_eq!(c.time_limit(Category::Veo), Duration::from_secs(6 * 3600));
     }
 

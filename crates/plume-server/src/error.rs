@@ -62,10 +62,21 @@ impl From<ContentError> for ApiError {
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> ApiError {
         match e {
-            crate::db::DbError::Busy => ApiError::new(
+            crate::db::DbError::Retryable => ApiError::new(
                 ErrorCode::ConcurrentModification,
                 "the database is busy with a conflicting change; retry",
             ),
+            crate::db::DbError::Unavailable(cause) => {
+                tracing::error!(error = %cause, "database unavailable");
+                ApiError {
+                    http_status: Some(503),
+                    retry_after: Some(5),
+                    ..ApiError::new(
+                        ErrorCode::InternalError,
+                        "the database is unavailable; retry shortly",
+                    )
+                }
+            }
             crate::db::DbError::Other(cause) => ApiError::internal(cause),
         }
     }

@@ -1,6 +1,8 @@
-//! Task change notifications inside one process, for `?wait=` long polling and for waking
-//! the dispatcher when work arrives. The database stays the truth: a waiter always re-reads
-//! the task, and falls back to a slow re-read in case an event came from another process.
+//! Task change notifications, for `?wait=` long polling and for waking the dispatcher when
+//! work arrives. This process's own changes are sent here directly; other nodes' arrive
+//! through the database ([`crate::db::Database::changes`], PostgreSQL `LISTEN/NOTIFY`) and
+//! are applied with [`TaskEvents::apply`]. The database stays the truth: a waiter always
+//! re-reads the task, and falls back to a slow re-read in case a notification was missed.
 
 use plume_core::Category;
 use std::collections::HashMap;
@@ -37,6 +39,14 @@ impl TaskEvents {
     pub fn work_arrived(&self, category: Category) {
         if let Some(n) = self.work.get(&category) {
             n.notify_one();
+        }
+    }
+
+    /// A change another process made, as the database reported it.
+    pub fn apply(&self, change: crate::db::Change) {
+        match change {
+            crate::db::Change::Task(id) => self.task_changed(id),
+            crate::db::Change::Work(category) => self.work_arrived(category),
         }
     }
 

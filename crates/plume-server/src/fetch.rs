@@ -116,6 +116,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
 pub struct Fetcher {
     /// `<public base>/files/`
     files_prefix: String,
+    /// `<CDN base>/` when file URLs point at a CDN in front of the bucket.
+    cdn_prefix: Option<String>,
     blobs: Arc<dyn BlobStore>,
     client: reqwest::Client,
     allow_hosts: Vec<String>,
@@ -146,6 +148,8 @@ impl Fetcher {
         }
         Ok(Fetcher {
             files_prefix: format!("{}/files/", config.public_base),
+            cdn_prefix: (!config.s3.public_base.is_empty())
+                .then(|| format!("{}/", config.s3.public_base)),
             blobs,
             client: builder.build()?,
             allow_hosts: config
@@ -162,7 +166,11 @@ impl Fetcher {
 
     /// The file key of one of this server's own file URLs; `None` for any other URL.
     pub fn own_key(&self, url: &str) -> Option<Result<FileKey, FetchError>> {
-        let rest = url.strip_prefix(&self.files_prefix)?;
+        let rest = url.strip_prefix(&self.files_prefix).or_else(|| {
+            self.cdn_prefix
+                .as_deref()
+                .and_then(|prefix| url.strip_prefix(prefix))
+        })?;
         Some(FileKey::parse(rest).map_err(|e| FetchError::NotFound(format!("{url}: {e}"))))
     }
 
@@ -290,7 +298,7 @@ impl Fetcher {
 
     /// Whether `url` is one of this server's own file URLs.
     pub fn is_own_url(&self, url: &str) -> bool {
-        url.starts_with(&self.files_prefix)
+        self.own_key(url).is_some()
     }
 
     /// Whether this server's public base is a loopback, private or `localhost` address, so

@@ -4,8 +4,9 @@
 //! [`worker`] (how a task runs). `docs/ARCHITECTURE.md` has the map and the invariants.
 //!
 //! * [`config`]: TOML file + `PLUME_*` overrides;
-//! * [`db`]: the [`db::Database`] trait and its SQLite implementation (tasks, ledger, keys);
-//! * [`blob`]: the [`blob::BlobStore`] trait and the local-disk store;
+//! * [`db`]: the [`db::Database`] trait, SQLite and PostgreSQL (tasks, ledger, keys);
+//! * [`blob`]: the [`blob::BlobStore`] trait, local disk and S3-compatible buckets;
+//! * [`migrate`]: `migrate` (schema) and `migrate-store` (moving an install between backends);
 //! * [`executor`]: the [`executor::Executor`] trait that categories plug into;
 //! * [`worker`]: leases, retries, deadlines, graceful shutdown;
 //! * [`tasks`], [`accounts`]: the operations behind the endpoints and the admin commands;
@@ -26,6 +27,7 @@ pub mod fetch;
 pub mod http;
 pub mod local;
 pub mod metrics;
+pub mod migrate;
 pub mod providers;
 pub mod service;
 pub mod tasks;

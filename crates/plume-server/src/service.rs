@@ -2,15 +2,14 @@
 //! The HTTP handlers and the admin commands are thin layers over its methods, which can be
 //! tested without HTTP.
 
-use crate::blob::{BlobStore, DiskBlobStore};
+use crate::blob::BlobStore;
 use crate::config::Config;
-use crate::db::sqlite::SqliteDatabase;
 use crate::db::Database;
 use crate::events::TaskEvents;
 use crate::executor::Executors;
 use crate::fetch::Fetcher;
 use crate::metrics::Metrics;
-use anyhow::Context;
+use futures::StreamExt;
 use std::sync::Arc;
 
 pub struct Service {
@@ -31,24 +30,32 @@ pub struct Service {
 }
 
 impl Service {
-    /// Opens the SQLite database and the disk blob store under the data folder.
-    /// `extra` executors (a test harness's) replace the configured ones for their categories.
+    /// Opens the database and the file store the settings name (SQLite and the data folder
+    /// by default). `extra` executors (a test harness's) replace the configured ones for
+    /// their categories.
     pub async fn open(config: Config, extra: Executors) -> anyhow::Result<Arc<Service>> {
         let vision = Arc::new(plume_vision::Vision::new(config.vision()));
         let executors = crate::local::executors(vision.clone())
             .merge(crate::providers::executors(&config.providers)?)
             .merge(extra);
-        let db = SqliteDatabase::open(&config.db_path())
+        let db = open_database(&config).await?;
+        let blobs = crate::blob::open(&config).await?;
+        let changes = db
+            .changes()
             .await
-            .with_context(|| format!("cannot open the database {}", config.db_path().display()))?;
-        let blobs = DiskBlobStore::new(config.blob_root()).with_context(|| {
-            format!(
-                "cannot create the file store {}",
-                config.blob_root().display()
-            )
-        })?;
-        let service = Service::with_backends(config, Arc::new(db), Arc::new(blobs), executors)?;
+            .map_err(|e| anyhow::anyhow!("database_url: cannot listen for task changes: {e}"))?;
+        let service = Service::with_backends(config, db, blobs, executors)?;
         let _ = service.vision.set(vision);
+        if let Some(changes) = changes {
+            // Other nodes' task changes wake this node's waiters and dispatchers.
+            let weak = Arc::downgrade(&service);
+            tokio::spawn(changes.for_each(move |change| {
+                if let Some(service) = weak.upgrade() {
+                    service.events.apply(change);
+                }
+                futures::future::ready(())
+            }));
+        }
         Ok(service)
     }
 
@@ -78,9 +85,36 @@ impl Service {
         }))
     }
 
-    /// The public URL of a stored file.
+    /// The public URL of a stored file: under the CDN in front of the bucket when one is
+    /// configured, else `/files/` on this server.
     pub fn file_url(&self, key: &str) -> String {
-        format!("{}/files/{key}", self.config.public_base)
+        if self.config.s3.public_base.is_empty() {
+            format!("{}/files/{key}", self.config.public_base)
+        } else {
+            format!("{}/{key}", self.config.s3.public_base)
+        }
+    }
+}
+
+/// Opens the database the settings name; an error names the setting and hides any password.
+pub async fn open_database(config: &Config) -> anyhow::Result<Arc<dyn Database>> {
+    let url = config.database_url();
+    crate::db::open(&url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "database_url (PLUME_DATABASE_URL) {}: {e}",
+            redact_password(&url)
+        )
+    })
+}
+
+/// `postgres://user:secret@host/db` as `postgres://user:***@host/db`.
+pub fn redact_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! batch, cancel, upload, and the rendering of a stored task as the contract's JSON.
 
 use crate::blob::FileKey;
-use crate::db::{now_millis, CreateOutcome, Millis, NewTask, TaskRecord, Terminal};
+use crate::db::{now_millis, CreateOutcome, InputFile, Millis, NewTask, TaskRecord, Terminal};
 use crate::error::ApiError;
 use crate::executor::ExecOutput;
 use crate::service::Service;
@@ -130,6 +130,7 @@ impl Service {
             title,
             project_id,
             widget_mapping,
+            input_files: self.own_inputs(content),
             content: content.clone(),
             credits_cost: i64::try_from(cost).map_err(ApiError::internal)?,
             idempotency,
@@ -280,6 +281,55 @@ impl Service {
         }))
     }
 
+    /// The strings in `content` that are this server's own file URLs, by JSON pointer: kept
+    /// as keys, so a queued task still finds its input after the public base changes.
+    fn own_inputs(&self, content: &Value) -> Vec<InputFile> {
+        fn walk(value: &Value, pointer: &mut String, found: &mut dyn FnMut(&str, &str)) {
+            match value {
+                Value::String(s) => found(pointer, s),
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        let len = pointer.len();
+                        pointer.push_str(&format!("/{i}"));
+                        walk(item, pointer, found);
+                        pointer.truncate(len);
+                    }
+                }
+                Value::Object(map) => {
+                    for (k, item) in map {
+                        let len = pointer.len();
+                        pointer.push('/');
+                        pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                        walk(item, pointer, found);
+                        pointer.truncate(len);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut files = Vec::new();
+        walk(content, &mut String::new(), &mut |pointer, text| {
+            if let Some(Ok(key)) = self.fetcher.own_key(text) {
+                files.push(InputFile {
+                    pointer: pointer.to_string(),
+                    key: key.to_string(),
+                });
+            }
+        });
+        files
+    }
+
+    /// A task's content with its own-file inputs as URLs under today's public base.
+    pub fn current_content(&self, task: &TaskRecord) -> Value {
+        let mut content = task.content.clone();
+        for file in &task.input_files {
+            if let Some(slot) = content.pointer_mut(&file.pointer) {
+                *slot = Value::String(self.file_url(&file.key));
+            }
+        }
+        content
+    }
+
     /// `result` as the contract shows it: output URLs on success, the reason on failure.
     pub fn render_result(&self, task: &TaskRecord) -> Value {
         match task.status {
@@ -341,7 +391,7 @@ impl Service {
             "status_text": task.status.name(),
             "title": task.title,
             "project_id": task.project_id,
-            "content": task.content,
+            "content": self.current_content(task),
             "result": self.render_result(task),
             "error": error,
             "credits_cost": task.credits_cost,

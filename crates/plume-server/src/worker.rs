@@ -75,10 +75,9 @@ async fn dispatch(
             _ = flipped(&mut stop_claiming) => break,
             p = slots.clone().acquire_owned() => p.expect("semaphore never closes"),
         };
-        let now = now_millis();
         match service
             .db
-            .claim(category, &owner, now + lease.as_millis() as i64, now)
+            .claim(category, &owner, lease.as_millis() as i64)
             .await
         {
             Ok(Some(task)) => {
@@ -133,7 +132,7 @@ async fn run_one(
         .await;
         return;
     }
-    let content = match validate_content(category, &task.content) {
+    let content = match validate_content(category, &service.current_content(&task)) {
         Ok(c) => c,
         Err(e) => {
             settle(
@@ -169,8 +168,7 @@ async fn run_one(
         let renewals = async {
             loop {
                 tokio::time::sleep(lease / 3).await;
-                let until = now_millis() + lease.as_millis() as i64;
-                match service.db.renew(id, owner, until).await {
+                match service.db.renew(id, owner, lease.as_millis() as i64).await {
                     Ok(true) => {}
                     Ok(false) => return,
                     Err(e) => tracing::warn!(task = id, error = %e, "lease renewal failed"),

@@ -7,10 +7,17 @@
 //! * a `(task, kind)` ledger entry is written at most once (a unique index, not a promise);
 //! * `balance = topups - reserves + refunds` for every account.
 //!
-//! SQLite is the zero-setup implementation ([`sqlite::SqliteDatabase`]); the trait is the seam
-//! where PostgreSQL plugs in.
+//! Two implementations, each in its own folder and the only place SQL is written:
+//! * [`sqlite::SqliteDatabase`], the zero-setup default: one file, one writer;
+//! * [`postgres::PgDatabase`], for several nodes: row locks, `FOR UPDATE SKIP LOCKED` claims,
+//!   leases timed by the database's clock, `LISTEN/NOTIFY` for task changes.
+//!
+//! [`open`] picks one from a database URL, so callers never learn which they have.
 
+pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use async_trait::async_trait;
 use plume_core::{Category, TaskStatus};
@@ -20,12 +27,52 @@ pub type DbResult<T> = Result<T, DbError>;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
-    /// A conflicting writer held the database past the busy timeout; safe to retry.
-    #[error("database busy")]
-    Busy,
+    /// A conflicting writer won (SQLite busy or locked past the timeout; PostgreSQL
+    /// serialization failure 40001, deadlock 40P01, lock not available 55P03): safe to retry.
+    #[error("database busy with a conflicting change")]
+    Retryable,
+    /// The database cannot be reached (connection refused or lost, pool exhausted); requests
+    /// fail with 503 until it is back.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
-    Other(String),
+    Other(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
+
+impl DbError {
+    pub fn other(message: impl Into<String>) -> DbError {
+        DbError::Other(std::sync::Arc::new(std::io::Error::other(message.into())))
+    }
+}
+
+/// Opens the database a URL names: `sqlite://PATH` (created when missing) or
+/// `postgres://…`. Either way the schema is brought up to date first.
+pub async fn open(url: &str) -> DbResult<std::sync::Arc<dyn Database>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or(path);
+        Ok(std::sync::Arc::new(
+            sqlite::SqliteDatabase::open(std::path::Path::new(path)).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(postgres::PgDatabase::open(url).await?))
+    } else {
+        Err(DbError::other(
+            "the database URL must start with sqlite:// or postgres://",
+        ))
+    }
+}
+
+/// What a database tells every node about tasks (PostgreSQL's `LISTEN/NOTIFY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A task's status or progress changed: wake its `?wait=` readers.
+    Task(i64),
+    /// A task of this category became runnable: wake its dispatcher.
+    Work(Category),
+}
+
+/// Changes as they happen, for as long as the stream is held.
+pub type Changes = futures::stream::BoxStream<'static, Change>;
 
 /// Milliseconds since the Unix epoch: how every time is stored.
 pub type Millis = i64;
@@ -55,6 +102,9 @@ pub struct TaskRecord {
     pub credits_cost: i64,
     /// An executor's saved upstream job, so a restart resumes it instead of paying again.
     pub upstream_job: Option<Value>,
+    /// Inputs that are this server's own files, by where they sit in `content`: they are read
+    /// by key, so a task survives a change of the public base.
+    pub input_files: Vec<InputFile>,
     pub attempts: i64,
     pub created_at: Millis,
     pub started_at: Option<Millis>,
@@ -73,9 +123,18 @@ pub struct NewTask {
     pub widget_mapping: Option<Value>,
     pub content: Value,
     pub credits_cost: i64,
+    pub input_files: Vec<InputFile>,
     /// `(Idempotency-Key, hash of the request)`.
     pub idempotency: Option<(String, String)>,
     pub deadline_at: Millis,
+}
+
+/// One of this server's own files named in a task's content: the JSON pointer of the URL
+/// string (`/imageUrls/0`) and the file's key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InputFile {
+    pub pointer: String,
+    pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,18 +229,20 @@ pub trait Database: Send + Sync + 'static {
         now: Millis,
     ) -> DbResult<bool>;
 
-    // The queue.
-    /// Claims the oldest runnable task of `category`: queued, or processing with a lapsed or
-    /// released lease and its retry time reached.
+    // The queue. Leases are timed by the database's clock, so hosts with skewed clocks never
+    // take each other's live leases.
+    /// Claims the oldest runnable task of `category` for `lease_ms`: queued, or processing
+    /// with a lapsed or released lease and its retry time reached. No task is given to two
+    /// claimers at once.
     async fn claim(
         &self,
         category: Category,
         owner: &str,
-        lease_until: Millis,
-        now: Millis,
+        lease_ms: i64,
     ) -> DbResult<Option<TaskRecord>>;
-    /// Extends a lease; `false` when the task is no longer ours (cancelled, timed out, taken).
-    async fn renew(&self, id: i64, owner: &str, lease_until: Millis) -> DbResult<bool>;
+    /// Extends a lease by `lease_ms` from now; `false` when the task is no longer ours
+    /// (cancelled, timed out, taken).
+    async fn renew(&self, id: i64, owner: &str, lease_ms: i64) -> DbResult<bool>;
     /// Gives a task back to the queue, to be claimed again at `retry_at`.
     async fn release(
         &self,
@@ -199,4 +260,108 @@ pub trait Database: Send + Sync + 'static {
     async fn queue_depth(&self, now: Millis) -> DbResult<Vec<(String, i64)>>;
     /// A cheap round trip, for `/readyz`.
     async fn ping(&self) -> DbResult<()>;
+
+    // Across nodes.
+    /// Task changes made by any process, when the backend can tell (`None`: only this
+    /// process's own events exist, and waiters fall back to re-reading).
+    async fn changes(&self) -> DbResult<Option<Changes>> {
+        Ok(None)
+    }
+    /// Takes one request token from `key_id`'s bucket (`per_minute` a minute, bursts up to
+    /// the same) kept in the database, shared by every node: `Some(Ok(()))` when allowed,
+    /// `Some(Err(seconds to wait))` when over. `None`: this backend keeps no shared limit
+    /// (one process owns the database) and the caller counts in memory.
+    async fn take_rate_token(
+        &self,
+        _key_id: i64,
+        _per_minute: u32,
+    ) -> DbResult<Option<Result<(), u64>>> {
+        Ok(None)
+    }
+
+    // Moving between backends (`plume-server migrate-store`).
+    /// Every row of every table, in an order that respects foreign keys.
+    async fn export(&self) -> DbResult<Export>;
+    /// Writes an export into an empty database, keeping ids; refuses a database with users.
+    async fn import(&self, export: &Export) -> DbResult<()>;
 }
+
+/// A whole database as plain rows, for `migrate-store`. Column names are the schema's.
+#[derive(Debug, Clone, Default)]
+pub struct Export {
+    pub tables: Vec<(&'static str, Vec<serde_json::Map<String, Value>>)>,
+}
+
+/// How a column is stored: integers (times are milliseconds), text, or JSON (TEXT in SQLite,
+/// JSONB in PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    Int,
+    Text,
+    Json,
+}
+
+use Column::{Int, Json, Text};
+
+/// The tables in foreign-key order, with their columns: what `export` and `import` move.
+pub const TABLES: &[(&str, &[(&str, Column)])] = &[
+    ("users", &[("id", Int), ("name", Text), ("created_at", Int)]),
+    (
+        "api_keys",
+        &[
+            ("id", Int),
+            ("user_id", Int),
+            ("key_hash", Text),
+            ("key_prefix", Text),
+            ("disabled", Int),
+            ("created_at", Int),
+        ],
+    ),
+    (
+        "credit_accounts",
+        &[("user_id", Int), ("balance", Int), ("updated_at", Int)],
+    ),
+    (
+        "tasks",
+        &[
+            ("id", Int),
+            ("user_id", Int),
+            ("category", Text),
+            ("task_type", Int),
+            ("title", Text),
+            ("project_id", Text),
+            ("widget_mapping", Json),
+            ("content", Json),
+            ("status", Int),
+            ("progress", Int),
+            ("output", Json),
+            ("error_code", Text),
+            ("error_message", Text),
+            ("last_error", Text),
+            ("credits_cost", Int),
+            ("idempotency_key", Text),
+            ("request_hash", Text),
+            ("upstream_job", Json),
+            ("input_files", Json),
+            ("attempts", Int),
+            ("lease_owner", Text),
+            ("lease_expires_at", Int),
+            ("next_attempt_at", Int),
+            ("deadline_at", Int),
+            ("created_at", Int),
+            ("started_at", Int),
+            ("finished_at", Int),
+        ],
+    ),
+    (
+        "ledger",
+        &[
+            ("id", Int),
+            ("user_id", Int),
+            ("task_id", Int),
+            ("kind", Text),
+            ("amount", Int),
+            ("created_at", Int),
+        ],
+    ),
+];

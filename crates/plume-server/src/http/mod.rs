@@ -77,7 +77,11 @@ impl FromRequestParts<AppState> for Caller {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let key = crate::accounts::authenticate(service.db.as_ref(), header).await?;
-        if let Err(seconds) = service.rate_limiter.check(key.key_id) {
+        if let Err(seconds) = service
+            .rate_limiter
+            .check(service.db.as_ref(), key.key_id)
+            .await?
+        {
             return Err(ApiError {
                 retry_after: Some(seconds),
                 ..ApiError::new(

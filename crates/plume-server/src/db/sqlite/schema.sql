@@ -1,4 +1,4 @@
--- Plume schema, version 1 (SQLite). Times are milliseconds since the Unix epoch.
+-- Plume schema, version 2 (SQLite). Times are milliseconds since the Unix epoch.
 CREATE TABLE IF NOT EXISTS users (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     name        TEXT    NOT NULL,
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     idempotency_key  TEXT,
     request_hash     TEXT,
     upstream_job     TEXT,
+    input_files      TEXT,
     attempts         INTEGER NOT NULL DEFAULT 0,
     lease_owner      TEXT,
     lease_expires_at INTEGER,

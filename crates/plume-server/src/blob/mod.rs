@@ -1,14 +1,20 @@
 //! The blob store: uploads and results, addressed by validated [`FileKey`]s.
 //!
-//! [`BlobStore`] is the seam between local disk ([`DiskBlobStore`]) and S3-compatible storage.
-//! Keys are unguessable and immutable once written, so an ETag never has to change.
+//! [`BlobStore`] is the seam between local disk ([`disk::DiskBlobStore`]) and S3-compatible
+//! storage ([`s3::S3BlobStore`]); [`open`] picks one from the storage URL, so callers never
+//! learn which they have. Keys are unguessable and immutable once written, so an ETag never
+//! has to change.
+
+pub mod disk;
+pub mod s3;
+
+pub use disk::DiskBlobStore;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use rand::RngCore;
-use std::path::{Path, PathBuf};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use std::sync::Arc;
 
 /// Longest key we accept.
 pub const MAX_KEY_LEN: usize = 200;
@@ -99,6 +105,17 @@ pub struct BlobMeta {
 pub enum BlobError {
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("object storage error: {0}")]
+    Remote(String),
+}
+
+/// One stored object, as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: FileKey,
+    pub size: u64,
+    /// Milliseconds since the Unix epoch.
+    pub modified: i64,
 }
 
 pub type BlobStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -117,108 +134,34 @@ pub trait BlobStore: Send + Sync + 'static {
     ) -> Result<Option<BlobStream>, BlobError>;
     /// Reads a whole object into memory, refusing one larger than `max` bytes.
     async fn read(&self, key: &FileKey, max: u64) -> Result<Option<Bytes>, BlobError>;
+    /// Removes an object; removing one that is not there is not an error.
+    async fn delete(&self, key: &FileKey) -> Result<(), BlobError>;
+    /// Every object whose key starts with `prefix` (a whole segment path such as `uploads/`).
+    async fn list(&self, prefix: &str) -> Result<Vec<Listed>, BlobError>;
+    /// A round trip that proves the store is reachable and the credentials work.
+    async fn check(&self) -> Result<(), BlobError>;
 }
 
-/// Blobs as files under one root folder.
-pub struct DiskBlobStore {
-    root: PathBuf,
-}
-
-impl DiskBlobStore {
-    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<DiskBlobStore> {
-        let root = root.into();
-        std::fs::create_dir_all(root.join(".tmp"))?;
-        Ok(DiskBlobStore { root })
+/// Opens the store a storage URL names: `file://PATH` or `s3://BUCKET[/PREFIX]`.
+pub async fn open(config: &crate::config::Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    use anyhow::Context;
+    let url = config.storage_url();
+    if let Some(path) = url.strip_prefix("file://") {
+        let store = DiskBlobStore::new(path)
+            .with_context(|| format!("storage_url: cannot create the file store {path}"))?;
+        return Ok(Arc::new(store));
     }
-
-    fn path(&self, key: &FileKey) -> PathBuf {
-        // Safe: a FileKey has only normal, non-hidden segments.
-        self.root.join(key.as_str())
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let store = s3::S3BlobStore::new(rest, &config.s3)?;
+        store.check().await.map_err(|e| {
+            anyhow::anyhow!(
+                "storage_url {url}: the bucket cannot be used with these settings \
+                 (PLUME_S3_ENDPOINT, PLUME_S3_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): {e}"
+            )
+        })?;
+        return Ok(Arc::new(store));
     }
-
-    async fn meta_of(path: &Path, key: &FileKey) -> Result<Option<BlobMeta>, BlobError> {
-        match tokio::fs::metadata(path).await {
-            Ok(m) if m.is_file() => {
-                let mtime = m
-                    .modified()
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0);
-                Ok(Some(BlobMeta {
-                    size: m.len(),
-                    content_type: key.content_type(),
-                    etag: format!("\"{:x}-{:x}\"", m.len(), mtime),
-                }))
-            }
-            Ok(_) => Ok(None),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) if e.raw_os_error() == Some(20) => Ok(None), // ENOTDIR: a segment is a file
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-#[async_trait]
-impl BlobStore for DiskBlobStore {
-    async fn put(&self, key: &FileKey, bytes: Bytes) -> Result<BlobMeta, BlobError> {
-        let target = self.path(key);
-        let tmp = self.root.join(".tmp").join(FileKey::random_name("part"));
-        let result = async {
-            let mut file = tokio::fs::File::create(&tmp).await?;
-            file.write_all(&bytes).await?;
-            file.sync_all().await?;
-            drop(file);
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent).await?;
-            }
-            tokio::fs::rename(&tmp, &target).await
-        }
-        .await;
-        if let Err(e) = result {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e.into());
-        }
-        DiskBlobStore::meta_of(&target, key)
-            .await?
-            .ok_or_else(|| std::io::Error::other("object vanished after write").into())
-    }
-
-    async fn head(&self, key: &FileKey) -> Result<Option<BlobMeta>, BlobError> {
-        DiskBlobStore::meta_of(&self.path(key), key).await
-    }
-
-    async fn get(
-        &self,
-        key: &FileKey,
-        range: Option<(u64, u64)>,
-    ) -> Result<Option<BlobStream>, BlobError> {
-        let mut file = match tokio::fs::File::open(self.path(key)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let stream: BlobStream = match range {
-            Some((first, last)) => {
-                file.seek(std::io::SeekFrom::Start(first)).await?;
-                Box::pin(tokio_util::io::ReaderStream::new(
-                    file.take(last - first + 1),
-                ))
-            }
-            None => Box::pin(tokio_util::io::ReaderStream::new(file)),
-        };
-        Ok(Some(stream))
-    }
-
-    async fn read(&self, key: &FileKey, max: u64) -> Result<Option<Bytes>, BlobError> {
-        let Some(meta) = self.head(key).await? else {
-            return Ok(None);
-        };
-        if meta.size > max {
-            return Err(std::io::Error::other(format!("{key} is larger than {max} bytes")).into());
-        }
-        Ok(Some(Bytes::from(tokio::fs::read(self.path(key)).await?)))
-    }
+    anyhow::bail!("storage_url must start with file:// or s3://")
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA: &str = include_str!("schema_sqlite.sql");
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+const SCHEMA_VERSION: i64 = 2;
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 pub struct SqliteDatabase {
@@ -29,12 +29,12 @@ fn db_err(e: sqlx::Error) -> DbError {
             // Primary codes 5 (BUSY) and 6 (LOCKED), with their extended forms.
             let code: i64 = d.code().and_then(|c| c.parse().ok()).unwrap_or(0);
             if matches!(code & 0xff, 5 | 6) {
-                return DbError::Busy;
+                return DbError::Retryable;
             }
-            DbError::Other(e.to_string())
+            DbError::Other(std::sync::Arc::new(e))
         }
-        sqlx::Error::PoolTimedOut => DbError::Busy,
-        _ => DbError::Other(e.to_string()),
+        sqlx::Error::PoolTimedOut => DbError::Retryable,
+        _ => DbError::Other(std::sync::Arc::new(e)),
     }
 }
 
@@ -42,9 +42,13 @@ fn json_text(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
 }
 
+fn input_files_text(files: &[InputFile]) -> Option<String> {
+    (!files.is_empty()).then(|| serde_json::to_string(files).unwrap_or_default())
+}
+
 fn json_col(row: &SqliteRow, col: &str) -> DbResult<Option<Value>> {
     let text: Option<String> = row.try_get(col).map_err(db_err)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::Other(format!("column {col}: {e}"))))
+    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::other(format!("column {col}: {e}"))))
         .transpose()
 }
 
@@ -56,20 +60,25 @@ fn task_from_row(row: &SqliteRow) -> DbResult<TaskRecord> {
         id: get_i64("id")?,
         user_id: get_i64("user_id")?,
         category: Category::parse(&category)
-            .ok_or_else(|| DbError::Other(format!("unknown category {category}")))?,
+            .ok_or_else(|| DbError::other(format!("unknown category {category}")))?,
         task_type: row.try_get("task_type").map_err(db_err)?,
         title: row.try_get("title").map_err(db_err)?,
         project_id: row.try_get("project_id").map_err(db_err)?,
         widget_mapping: json_col(row, "widget_mapping")?,
         content: json_col(row, "content")?.unwrap_or(Value::Null),
         status: TaskStatus::from_code(status)
-            .ok_or_else(|| DbError::Other(format!("unknown status {status}")))?,
+            .ok_or_else(|| DbError::other(format!("unknown status {status}")))?,
         progress: get_i64("progress")?,
         output: json_col(row, "output")?,
         error_code: row.try_get("error_code").map_err(db_err)?,
         error_message: row.try_get("error_message").map_err(db_err)?,
         credits_cost: get_i64("credits_cost")?,
         upstream_job: json_col(row, "upstream_job")?,
+        input_files: json_col(row, "input_files")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| DbError::other(format!("column input_files: {e}")))?
+            .unwrap_or_default(),
         attempts: get_i64("attempts")?,
         created_at: get_i64("created_at")?,
         started_at: row.try_get("started_at").map_err(db_err)?,
@@ -105,7 +114,7 @@ impl SqliteDatabase {
     pub async fn open(path: &Path) -> DbResult<SqliteDatabase> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)
-                .map_err(|e| DbError::Other(format!("cannot create {}: {e}", parent.display())))?;
+                .map_err(|e| DbError::other(format!("cannot create {}: {e}", parent.display())))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)
@@ -143,9 +152,16 @@ impl SqliteDatabase {
             .await
             .map_err(db_err)?;
         if version > SCHEMA_VERSION {
-            return Err(DbError::Other(format!(
+            return Err(DbError::other(format!(
                 "database schema version {version} is newer than this server ({SCHEMA_VERSION}); upgrade plume-server"
             )));
+        }
+        if version == 1 {
+            // Version 2 keeps a task's own-file inputs by key (`input_files`).
+            sqlx::raw_sql("ALTER TABLE tasks ADD COLUMN input_files TEXT")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
         }
         sqlx::raw_sql(SCHEMA)
             .execute(&mut *tx)
@@ -334,8 +350,8 @@ impl Database for SqliteDatabase {
         };
         let row = sqlx::query(
             "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
-                                credits_cost, idempotency_key, request_hash, deadline_at, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12) RETURNING *",
+                                credits_cost, idempotency_key, request_hash, deadline_at, created_at, input_files)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING *",
         )
         .bind(t.user_id)
         .bind(t.category.as_str())
@@ -349,6 +365,7 @@ impl Database for SqliteDatabase {
         .bind(idem_hash)
         .bind(t.deadline_at)
         .bind(now)
+        .bind(input_files_text(&t.input_files))
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
@@ -469,9 +486,12 @@ impl Database for SqliteDatabase {
         &self,
         category: Category,
         owner: &str,
-        lease_until: Millis,
-        now: Millis,
+        lease_ms: i64,
     ) -> DbResult<Option<TaskRecord>> {
+        // One host owns a SQLite file, so its clock is the database's clock; one writer
+        // connection makes the select-then-update atomic.
+        let now = now_millis();
+        let lease_until = now + lease_ms;
         let row = sqlx::query(
             "UPDATE tasks SET status = 2, lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1,
                               started_at = COALESCE(started_at, ?3)
@@ -491,7 +511,8 @@ impl Database for SqliteDatabase {
         row.as_ref().map(task_from_row).transpose()
     }
 
-    async fn renew(&self, id: i64, owner: &str, lease_until: Millis) -> DbResult<bool> {
+    async fn renew(&self, id: i64, owner: &str, lease_ms: i64) -> DbResult<bool> {
+        let lease_until = now_millis() + lease_ms;
         let done = sqlx::query("UPDATE tasks SET lease_expires_at = ?1 WHERE id = ?2 AND lease_owner = ?3 AND status = 2")
             .bind(lease_until)
             .bind(id)
@@ -606,8 +627,83 @@ impl Database for SqliteDatabase {
             .map_err(db_err)?;
         Ok(())
     }
-}
 
-#[cfg(test)]
-#[path = "sqlite_tests.rs"]
-mod tests;
+    async fn export(&self) -> DbResult<Export> {
+        let mut export = Export::default();
+        for (table, columns) in TABLES {
+            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT {} FROM {table} ORDER BY {}",
+                names.join(", "),
+                names[0]
+            ))
+            .fetch_all(&self.read)
+            .await
+            .map_err(db_err)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut map = serde_json::Map::new();
+                for (name, column) in columns.iter() {
+                    let value = match column {
+                        Column::Int => row
+                            .try_get::<Option<i64>, _>(*name)
+                            .map_err(db_err)?
+                            .map(Value::from),
+                        Column::Text => row
+                            .try_get::<Option<String>, _>(*name)
+                            .map_err(db_err)?
+                            .map(Value::from),
+                        Column::Json => json_col(row, name)?,
+                    };
+                    map.insert(name.to_string(), value.unwrap_or(Value::Null));
+                }
+                out.push(map);
+            }
+            export.tables.push((table, out));
+        }
+        Ok(export)
+    }
+
+    async fn import(&self, export: &Export) -> DbResult<()> {
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if users > 0 {
+            return Err(DbError::other("the target database is not empty"));
+        }
+        for (table, rows) in &export.tables {
+            let columns = TABLES
+                .iter()
+                .find(|(t, _)| t == table)
+                .map(|(_, c)| *c)
+                .ok_or_else(|| DbError::other(format!("unknown table {table}")))?;
+            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+            let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                marks.join(", ")
+            );
+            for row in rows {
+                let mut query = sqlx::query(&sql);
+                for (name, column) in columns.iter() {
+                    let value = row.get(*name).unwrap_or(&Value::Null);
+                    query = match (column, value) {
+                        (_, Value::Null) => query.bind(None::<String>),
+                        (Column::Int, v) => query.bind(v.as_i64()),
+                        (Column::Text, v) => query.bind(v.as_str().map(String::from)),
+                        (Column::Json, v) => query.bind(v.to_string()),
+                    };
+                }
+                query.execute(&mut *tx).await.map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}

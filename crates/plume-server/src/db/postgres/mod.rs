@@ -1,0 +1,830 @@
+//! PostgreSQL implementation of [`Database`]: several nodes on one database.
+//!
+//! What SQLite gets from having one writer, this gets from row locks under READ COMMITTED:
+//! * create locks the user's credit account row (`SELECT … FOR UPDATE`) before it checks the
+//!   idempotency key and the balance, so racing creates of one user queue on that row and the
+//!   second sees what the first committed; a unique-index violation on the key is still read
+//!   back as the existing task, never reported as an internal error;
+//! * settle is an `UPDATE … WHERE status < 3 [AND lease_owner = …]`: PostgreSQL re-checks the
+//!   condition after taking the row lock, so only one settler wins;
+//! * claim picks its row with `FOR UPDATE SKIP LOCKED` and repeats the runnable conditions in
+//!   the outer `UPDATE`, so no task is handed to two nodes; leases are timed by
+//!   `plume_now_ms()`, the database's clock;
+//! * a trigger `NOTIFY`s every task change, and [`PgDatabase::changes`] turns them into
+//!   [`Change`]s for this node's waiters and dispatchers.
+
+use super::*;
+use futures::StreamExt;
+use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{PgPool, Row};
+use std::time::Duration;
+
+const SCHEMA: &str = include_str!("schema.sql");
+const SCHEMA_VERSION: i64 = 2;
+const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// Any constant: the advisory lock that keeps two nodes from migrating at once.
+const MIGRATION_LOCK: i64 = 0x706c756d65;
+const CHANNEL: &str = "plume_tasks";
+
+pub struct PgDatabase {
+    pool: PgPool,
+}
+
+fn db_err(e: sqlx::Error) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            // serialization_failure, deadlock_detected, lock_not_available
+            Some("40001" | "40P01" | "55P03") => DbError::Retryable,
+            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+            Some("57P01" | "57P02" | "57P03" | "53300") => DbError::Unavailable(e.to_string()),
+            _ => DbError::Other(std::sync::Arc::new(e)),
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => DbError::Unavailable(e.to_string()),
+        _ => DbError::Other(std::sync::Arc::new(e)),
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+fn json_col(row: &PgRow, col: &str) -> DbResult<Option<Value>> {
+    let v: Option<Json<Value>> = row.try_get(col).map_err(db_err)?;
+    Ok(v.map(|j| j.0))
+}
+
+fn json_bind(v: &Option<Value>) -> Option<Json<&Value>> {
+    v.as_ref().map(Json)
+}
+
+fn task_from_row(row: &PgRow) -> DbResult<TaskRecord> {
+    let get_i64 = |c: &str| row.try_get::<i64, _>(c).map_err(db_err);
+    let category: String = row.try_get("category").map_err(db_err)?;
+    let status = get_i64("status")?;
+    Ok(TaskRecord {
+        id: get_i64("id")?,
+        user_id: get_i64("user_id")?,
+        category: Category::parse(&category)
+            .ok_or_else(|| DbError::other(format!("unknown category {category}")))?,
+        task_type: row.try_get("task_type").map_err(db_err)?,
+        title: row.try_get("title").map_err(db_err)?,
+        project_id: row.try_get("project_id").map_err(db_err)?,
+        widget_mapping: json_col(row, "widget_mapping")?,
+        content: json_col(row, "content")?.unwrap_or(Value::Null),
+        status: TaskStatus::from_code(status)
+            .ok_or_else(|| DbError::other(format!("unknown status {status}")))?,
+        progress: get_i64("progress")?,
+        output: json_col(row, "output")?,
+        error_code: row.try_get("error_code").map_err(db_err)?,
+        error_message: row.try_get("error_message").map_err(db_err)?,
+        credits_cost: get_i64("credits_cost")?,
+        upstream_job: json_col(row, "upstream_job")?,
+        input_files: json_col(row, "input_files")?
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| DbError::other(format!("column input_files: {e}")))?
+            .unwrap_or_default(),
+        attempts: get_i64("attempts")?,
+        created_at: get_i64("created_at")?,
+        started_at: row.try_get("started_at").map_err(db_err)?,
+        finished_at: row.try_get("finished_at").map_err(db_err)?,
+        deadline_at: get_i64("deadline_at")?,
+    })
+}
+
+async fn write_entry(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: i64,
+    task_id: Option<i64>,
+    kind: &str,
+    amount: i64,
+    now: Millis,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO ledger (user_id, task_id, kind, amount, created_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(user_id)
+    .bind(task_id)
+    .bind(kind)
+    .bind(amount)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+impl PgDatabase {
+    /// Connects and brings the schema up to date. Two nodes starting together take turns.
+    pub async fn open(url: &str) -> DbResult<PgDatabase> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(db_err)?;
+        let db = PgDatabase { pool };
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self) -> DbResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let exists: bool = sqlx::query_scalar("SELECT to_regclass('plume_schema') IS NOT NULL")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let version: Option<i64> = if exists {
+            sqlx::query_scalar("SELECT MAX(version) FROM plume_schema")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err)?
+        } else {
+            None
+        };
+        if version.unwrap_or(0) > SCHEMA_VERSION {
+            return Err(DbError::other(format!(
+                "database schema version {} is newer than this server ({SCHEMA_VERSION}); upgrade plume-server",
+                version.unwrap_or(0)
+            )));
+        }
+        if version != Some(SCHEMA_VERSION) {
+            sqlx::raw_sql(SCHEMA)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("DELETE FROM plume_schema")
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            sqlx::query("INSERT INTO plume_schema (version) VALUES ($1)")
+                .bind(SCHEMA_VERSION)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    /// Whether this task id was created with this idempotency key (after a unique violation).
+    async fn existing_by_key(
+        &self,
+        user_id: i64,
+        key: &str,
+        hash: &str,
+    ) -> DbResult<CreateOutcome> {
+        let row = sqlx::query("SELECT * FROM tasks WHERE user_id = $1 AND idempotency_key = $2")
+            .bind(user_id)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?
+            .ok_or(DbError::Retryable)?;
+        let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
+        let record = task_from_row(&row)?;
+        Ok(if stored.as_deref() == Some(hash) {
+            CreateOutcome::Existing(record)
+        } else {
+            CreateOutcome::IdempotencyConflict
+        })
+    }
+}
+
+#[async_trait]
+impl Database for PgDatabase {
+    async fn create_user(&self, name: &str) -> DbResult<i64> {
+        sqlx::query_scalar("INSERT INTO users (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name)
+            .bind(now_millis())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn user_exists(&self, user_id: i64) -> DbResult<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+            .bind(user_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn create_key(&self, user_id: i64, key_hash: &str, key_prefix: &str) -> DbResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO api_keys (user_id, key_hash, key_prefix, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(user_id)
+        .bind(key_hash)
+        .bind(key_prefix)
+        .bind(now_millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn find_key(&self, key_hash: &str) -> DbResult<Option<KeyRecord>> {
+        let row = sqlx::query("SELECT id, user_id, disabled FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| {
+            Ok(KeyRecord {
+                key_id: r.try_get("id").map_err(db_err)?,
+                user_id: r.try_get("user_id").map_err(db_err)?,
+                disabled: r.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
+            })
+        })
+        .transpose()
+    }
+
+    async fn disable_key(&self, key_hash: &str) -> DbResult<bool> {
+        let done = sqlx::query("UPDATE api_keys SET disabled = 1 WHERE key_hash = $1")
+            .bind(key_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn topup(&self, user_id: i64, amount: i64) -> DbResult<i64> {
+        let now = now_millis();
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let balance: i64 = sqlx::query_scalar(
+            "INSERT INTO credit_accounts (user_id, balance, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET balance = credit_accounts.balance + EXCLUDED.balance,
+                                                 updated_at = EXCLUDED.updated_at
+             RETURNING balance",
+        )
+        .bind(user_id)
+        .bind(amount)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        write_entry(&mut tx, user_id, None, "topup", amount, now).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(balance)
+    }
+
+    async fn balance(&self, user_id: i64) -> DbResult<Option<i64>> {
+        sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)
+    }
+
+    async fn ledger_totals(&self, user_id: Option<i64>) -> DbResult<LedgerTotals> {
+        let rows = sqlx::query(
+            "SELECT kind, COALESCE(SUM(amount), 0)::BIGINT AS total FROM ledger
+             WHERE $1::BIGINT IS NULL OR user_id = $1 GROUP BY kind",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let mut totals = LedgerTotals::default();
+        for row in rows {
+            let kind: String = row.try_get("kind").map_err(db_err)?;
+            let total: i64 = row.try_get("total").map_err(db_err)?;
+            match kind.as_str() {
+                "topup" => totals.topup = total,
+                "reserve" => totals.reserve = total,
+                "capture" => totals.capture = total,
+                "refund" => totals.refund = total,
+                _ => {}
+            }
+        }
+        Ok(totals)
+    }
+
+    async fn create_task(&self, t: NewTask, now: Millis) -> DbResult<CreateOutcome> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // The account row lock orders this user's creates: everything below sees what an
+        // earlier create of the same user committed.
+        let balance: Option<i64> =
+            sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = $1 FOR UPDATE")
+                .bind(t.user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        if let Some((key, hash)) = &t.idempotency {
+            sqlx::query(
+                "UPDATE tasks SET idempotency_key = NULL
+                 WHERE user_id = $1 AND idempotency_key = $2 AND created_at < $3",
+            )
+            .bind(t.user_id)
+            .bind(key)
+            .bind(now - IDEMPOTENCY_WINDOW_MS)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            let existing =
+                sqlx::query("SELECT * FROM tasks WHERE user_id = $1 AND idempotency_key = $2")
+                    .bind(t.user_id)
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if let Some(row) = existing {
+                let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
+                let record = task_from_row(&row)?;
+                tx.commit().await.map_err(db_err)?;
+                return Ok(if stored.as_deref() == Some(hash.as_str()) {
+                    CreateOutcome::Existing(record)
+                } else {
+                    CreateOutcome::IdempotencyConflict
+                });
+            }
+        }
+        let Some(balance) = balance else {
+            return Ok(CreateOutcome::NoAccount);
+        };
+        if balance < t.credits_cost {
+            return Ok(CreateOutcome::Insufficient { balance });
+        }
+        sqlx::query(
+            "UPDATE credit_accounts SET balance = balance - $1, updated_at = $2 WHERE user_id = $3",
+        )
+        .bind(t.credits_cost)
+        .bind(now)
+        .bind(t.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let (idem_key, idem_hash) = match &t.idempotency {
+            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+            None => (None, None),
+        };
+        let input_files = (!t.input_files.is_empty()).then(|| Json(&t.input_files));
+        let inserted = sqlx::query(
+            "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
+                                credits_cost, idempotency_key, request_hash, deadline_at, created_at, input_files)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $12, $13) RETURNING *",
+        )
+        .bind(t.user_id)
+        .bind(t.category.as_str())
+        .bind(t.task_type)
+        .bind(&t.title)
+        .bind(&t.project_id)
+        .bind(json_bind(&t.widget_mapping))
+        .bind(Json(&t.content))
+        .bind(t.credits_cost)
+        .bind(idem_key)
+        .bind(idem_hash)
+        .bind(t.deadline_at)
+        .bind(now)
+        .bind(input_files)
+        .fetch_one(&mut *tx)
+        .await;
+        let row = match inserted {
+            Ok(row) => row,
+            Err(e) if is_unique_violation(&e) && t.idempotency.is_some() => {
+                // Another create with this key won after our read: answer with its task.
+                drop(tx);
+                let (key, hash) = t.idempotency.as_ref().expect("checked above");
+                return self.existing_by_key(t.user_id, key, hash).await;
+            }
+            Err(e) => return Err(db_err(e)),
+        };
+        let record = task_from_row(&row)?;
+        if t.credits_cost > 0 {
+            write_entry(
+                &mut tx,
+                t.user_id,
+                Some(record.id),
+                "reserve",
+                t.credits_cost,
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(CreateOutcome::Created(record))
+    }
+
+    async fn task(&self, id: i64) -> DbResult<Option<TaskRecord>> {
+        let row = sqlx::query("SELECT * FROM tasks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn tasks_of(&self, user_id: i64, ids: &[i64]) -> DbResult<Vec<TaskRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows =
+            sqlx::query("SELECT * FROM tasks WHERE user_id = $1 AND id = ANY($2) ORDER BY id")
+                .bind(user_id)
+                .bind(ids)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn list_tasks(
+        &self,
+        status: Option<TaskStatus>,
+        limit: i64,
+    ) -> DbResult<Vec<TaskRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM tasks WHERE $1::BIGINT IS NULL OR status = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(status.map(|s| i64::from(s.code())))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn finish(
+        &self,
+        id: i64,
+        terminal: &Terminal,
+        owner: Option<&str>,
+        now: Millis,
+    ) -> DbResult<bool> {
+        debug_assert!(terminal.status.is_terminal());
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let row = sqlx::query(
+            "UPDATE tasks SET status = $1, output = $2, error_code = $3, error_message = $4, finished_at = $5,
+                              lease_owner = NULL, lease_expires_at = NULL,
+                              progress = CASE WHEN $1 = 3 THEN 100 ELSE progress END
+             WHERE id = $6 AND status < 3 AND ($7::TEXT IS NULL OR (lease_owner = $7 AND status = 2))
+             RETURNING user_id, credits_cost",
+        )
+        .bind(i64::from(terminal.status.code()))
+        .bind(json_bind(&terminal.output))
+        .bind(&terminal.error_code)
+        .bind(&terminal.error_message)
+        .bind(now)
+        .bind(id)
+        .bind(owner)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let user_id: i64 = row.try_get("user_id").map_err(db_err)?;
+        let cost: i64 = row.try_get("credits_cost").map_err(db_err)?;
+        if cost > 0 {
+            let kind = if terminal.status == TaskStatus::Success {
+                "capture"
+            } else {
+                "refund"
+            };
+            write_entry(&mut tx, user_id, Some(id), kind, cost, now).await?;
+            if kind == "refund" {
+                sqlx::query(
+                    "UPDATE credit_accounts SET balance = balance + $1, updated_at = $2 WHERE user_id = $3",
+                )
+                .bind(cost)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+
+    async fn claim(
+        &self,
+        category: Category,
+        owner: &str,
+        lease_ms: i64,
+    ) -> DbResult<Option<TaskRecord>> {
+        // The inner SELECT skips rows another node is claiming; the outer WHERE repeats the
+        // runnable test because under READ COMMITTED the row may have changed since.
+        let row = sqlx::query(
+            "UPDATE tasks SET status = 2, lease_owner = $1, lease_expires_at = plume_now_ms() + $2,
+                              attempts = attempts + 1, started_at = COALESCE(started_at, plume_now_ms())
+             WHERE id = (SELECT id FROM tasks
+                         WHERE category = $3 AND status < 3 AND deadline_at > plume_now_ms()
+                           AND next_attempt_at <= plume_now_ms()
+                           AND (status = 1 OR lease_owner IS NULL OR lease_expires_at < plume_now_ms())
+                         ORDER BY id LIMIT 1
+                         FOR UPDATE SKIP LOCKED)
+               AND status < 3
+               AND (status = 1 OR lease_owner IS NULL OR lease_expires_at < plume_now_ms())
+             RETURNING *",
+        )
+        .bind(owner)
+        .bind(lease_ms)
+        .bind(category.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn renew(&self, id: i64, owner: &str, lease_ms: i64) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET lease_expires_at = plume_now_ms() + $1
+             WHERE id = $2 AND lease_owner = $3 AND status = 2",
+        )
+        .bind(lease_ms)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release(
+        &self,
+        id: i64,
+        owner: &str,
+        retry_at: Millis,
+        last_error: Option<&str>,
+    ) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET lease_owner = NULL, lease_expires_at = NULL, next_attempt_at = $1,
+                              last_error = COALESCE($2, last_error)
+             WHERE id = $3 AND lease_owner = $4 AND status = 2",
+        )
+        .bind(retry_at)
+        .bind(last_error)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn save_upstream_job(&self, id: i64, owner: &str, job: &Value) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET upstream_job = $1 WHERE id = $2 AND lease_owner = $3 AND status = 2",
+        )
+        .bind(Json(job))
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_progress(&self, id: i64, owner: &str, progress: i64) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tasks SET progress = $1 WHERE id = $2 AND lease_owner = $3 AND status = 2",
+        )
+        .bind(progress.clamp(0, 99))
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn overdue(&self, now: Millis, limit: i64) -> DbResult<Vec<i64>> {
+        sqlx::query_scalar(
+            "SELECT id FROM tasks WHERE status < 3 AND deadline_at <= $1 ORDER BY id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)
+    }
+
+    async fn status_counts(&self) -> DbResult<Vec<StatusCount>> {
+        let rows = sqlx::query(
+            "SELECT category, status, COUNT(*) AS n FROM tasks GROUP BY category, status",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(StatusCount {
+                    category: r.try_get("category").map_err(db_err)?,
+                    status: r.try_get("status").map_err(db_err)?,
+                    count: r.try_get("n").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn queue_depth(&self, now: Millis) -> DbResult<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT category, COUNT(*) AS n FROM tasks
+             WHERE status = 1 OR (status = 2 AND (lease_owner IS NULL OR lease_expires_at < $1))
+             GROUP BY category",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("category").map_err(db_err)?,
+                    r.try_get("n").map_err(db_err)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn changes(&self) -> DbResult<Option<Changes>> {
+        let mut listener = PgListener::connect_with(&self.pool).await.map_err(db_err)?;
+        listener.listen(CHANNEL).await.map_err(db_err)?;
+        // PgListener reconnects (and re-LISTENs) by itself on the next recv after a lost
+        // connection; what was sent meanwhile is missed, which waiters' re-reads cover.
+        let stream = futures::stream::unfold(listener, |mut listener| async move {
+            loop {
+                match listener.recv().await {
+                    Ok(n) => return Some((parse_notification(n.payload()), listener)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "task notifications interrupted; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        })
+        .flat_map(futures::stream::iter);
+        Ok(Some(stream.boxed()))
+    }
+
+    async fn take_rate_token(
+        &self,
+        key_id: i64,
+        per_minute: u32,
+    ) -> DbResult<Option<Result<(), u64>>> {
+        let capacity = f64::from(per_minute);
+        // The bucket refills at capacity/minute by the database's clock; a token is taken only
+        // when a whole one is there.
+        let row = sqlx::query(
+            "INSERT INTO rate_buckets (key_id, tokens, allowed, updated_at)
+             VALUES ($1, $2 - 1, TRUE, plume_now_ms())
+             ON CONFLICT (key_id) DO UPDATE SET
+               allowed = LEAST($2, rate_buckets.tokens + (plume_now_ms() - rate_buckets.updated_at) * $2 / 60000.0) >= 1,
+               tokens = LEAST($2, rate_buckets.tokens + (plume_now_ms() - rate_buckets.updated_at) * $2 / 60000.0)
+                        - CASE WHEN LEAST($2, rate_buckets.tokens + (plume_now_ms() - rate_buckets.updated_at) * $2 / 60000.0) >= 1
+                               THEN 1 ELSE 0 END,
+               updated_at = plume_now_ms()
+             RETURNING tokens, allowed",
+        )
+        .bind(key_id)
+        .bind(capacity)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let allowed: bool = row.try_get("allowed").map_err(db_err)?;
+        let tokens: f64 = row.try_get("tokens").map_err(db_err)?;
+        Ok(Some(if allowed {
+            Ok(())
+        } else {
+            Err(((1.0 - tokens) * 60.0 / capacity).ceil().max(1.0) as u64)
+        }))
+    }
+
+    async fn export(&self) -> DbResult<Export> {
+        let mut export = Export::default();
+        for (table, columns) in TABLES {
+            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+            let rows = sqlx::query(&format!(
+                "SELECT {} FROM {table} ORDER BY {}",
+                names.join(", "),
+                names[0]
+            ))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let mut map = serde_json::Map::new();
+                for (name, column) in columns.iter() {
+                    let value = match column {
+                        Column::Int => row
+                            .try_get::<Option<i64>, _>(*name)
+                            .map_err(db_err)?
+                            .map(Value::from),
+                        Column::Text => row
+                            .try_get::<Option<String>, _>(*name)
+                            .map_err(db_err)?
+                            .map(Value::from),
+                        Column::Json => json_col(row, name)?,
+                    };
+                    map.insert(name.to_string(), value.unwrap_or(Value::Null));
+                }
+                out.push(map);
+            }
+            export.tables.push((table, out));
+        }
+        Ok(export)
+    }
+
+    async fn import(&self, export: &Export) -> DbResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query("LOCK TABLE users IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if users > 0 {
+            return Err(DbError::other("the target database is not empty"));
+        }
+        for (table, rows) in &export.tables {
+            let columns = TABLES
+                .iter()
+                .find(|(t, _)| t == table)
+                .map(|(_, c)| *c)
+                .ok_or_else(|| DbError::other(format!("unknown table {table}")))?;
+            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+            let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                names.join(", "),
+                marks.join(", ")
+            );
+            for row in rows {
+                let mut query = sqlx::query(&sql);
+                for (name, column) in columns.iter() {
+                    let value = row.get(*name).filter(|v| !v.is_null());
+                    query = match column {
+                        Column::Int => query.bind(value.and_then(Value::as_i64)),
+                        Column::Text => query.bind(value.and_then(Value::as_str).map(String::from)),
+                        Column::Json => query.bind(value.map(|v| Json(v.clone()))),
+                    };
+                }
+                query.execute(&mut *tx).await.map_err(db_err)?;
+            }
+            if columns[0].0 == "id" {
+                // Ids were kept: the next one the sequence gives must come after them.
+                sqlx::query(&format!(
+                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST((SELECT MAX(id) FROM {table}), 1))"
+                ))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+}
+
+/// `"<id> <category> <runnable>"` from the trigger, as the changes it means.
+fn parse_notification(payload: &str) -> Vec<Change> {
+    let mut parts = payload.split(' ');
+    let (Some(id), Some(category), Some(runnable)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Vec::new();
+    };
+    let mut changes = Vec::new();
+    if let Ok(id) = id.parse() {
+        changes.push(Change::Task(id));
+    }
+    if let (Some(category), "1") = (Category::parse(category), runnable) {
+        changes.push(Change::Work(category));
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_parse() {
+        assert_eq!(
+            parse_notification("7 remove-bg 1"),
+            vec![Change::Task(7), Change::Work(Category::RemoveBg)]
+        );
+        assert_eq!(parse_notification("7 veo 0"), vec![Change::Task(7)]);
+        assert!(parse_notification("garbage").is_empty());
+    }
+}
