@@ -25,6 +25,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod backends;
 pub mod fake_telegram;
 pub mod fake_upstream;
 pub mod tls;

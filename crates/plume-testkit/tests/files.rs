@@ -75,7 +75,7 @@ async fn uploads_are_checked_before_anything_is_stored() {
         s.upload(&u.key, jpeg, "x.png").await.1["data"]["content_type"],
         "image/jpeg"
     );
-    let stored = s.stored_files();
+    let stored = s.stored_files().await;
 
     let refusals: Vec<(Vec<u8>, &str)> = vec![
         (b"%PDF-1.7 not an image".to_vec(), "not a JPEG"),
@@ -128,7 +128,7 @@ async fn uploads_are_checked_before_anything_is_stored() {
         .unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(
-        s.stored_files(),
+        s.stored_files().await,
         stored,
         "nothing written for refused uploads"
     );
@@ -136,7 +136,8 @@ async fn uploads_are_checked_before_anything_is_stored() {
 
 #[tokio::test]
 async fn a_store_that_refuses_writes_answers_upload_failed() {
-    let s = Server::start("", &[]).await;
+    // The disk store's own failure mode: a file in the way of a folder.
+    let s = Server::start_on(Kind::Sqlite, "", &[]).await;
     let u = s.user(10);
     // Put a plain file where the uploads folder must go: every write under it fails.
     let uploads = s.data_dir().join("files/uploads");
@@ -222,6 +223,7 @@ async fn files_have_type_etag_and_ranges_and_keys_cannot_escape() {
     assert_eq!(r.status(), 200);
 
     // A secret next to the store that an escaping key would reach.
+    std::fs::create_dir_all(s.data_dir()).unwrap();
     std::fs::write(s.data_dir().join("secret.txt"), "secret").unwrap();
     for path in [
         "/files/../plume.db",

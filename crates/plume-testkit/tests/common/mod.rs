@@ -2,8 +2,10 @@
 //! to it over HTTP. Everything started here is stopped on drop.
 #![allow(dead_code)]
 
+pub use plume_testkit::backends::{Backend, Kind, S3};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,6 +85,8 @@ pub struct Server {
     pub base: String,
     pub config: String,
     pub env: Vec<(String, String)>,
+    /// The database and file store (shared by the nodes of a multi-node test).
+    pub backend: Arc<Backend>,
     child: Option<Child>,
     pub http: reqwest::Client,
 }
@@ -94,6 +98,28 @@ impl Server {
     }
 
     pub async fn start_bin(bin: PathBuf, config: &str, env: &[(&str, &str)]) -> Server {
+        let backend = Arc::new(Backend::new(Kind::from_env()).await);
+        Server::start_with(bin, backend, config, env).await
+    }
+
+    /// Starts `plume-test-server` on the given backends, whatever the matrix says (for tests of
+    /// one backend's own behaviour).
+    pub async fn start_on(kind: Kind, config: &str, env: &[(&str, &str)]) -> Server {
+        let backend = Arc::new(Backend::new(kind).await);
+        Server::start_with(test_server_bin(), backend, config, env).await
+    }
+
+    /// Starts another node on the same database and file store as `self`.
+    pub async fn start_sibling(&self, config: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_with(self.bin.clone(), self.backend.clone(), config, env).await
+    }
+
+    pub async fn start_with(
+        bin: PathBuf,
+        backend: Arc<Backend>,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Server {
         let dir = TempDir::new("plume-e2e");
         let port = free_port();
         let mut server = Server {
@@ -106,6 +132,7 @@ impl Server {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             dir,
+            backend,
             child: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
@@ -131,7 +158,7 @@ impl Server {
             .env("PLUME_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("PLUME_TEST_UPSTREAM_DIR", &self.dir.0)
             .env("RUST_LOG", "warn");
-        for (k, v) in &self.env {
+        for (k, v) in self.backend.env.iter().chain(&self.env) {
             cmd.env(k, v);
         }
         cmd
@@ -324,7 +351,10 @@ impl Server {
     }
 
     /// Files in the blob store, temporary files included.
-    pub fn stored_files(&self) -> usize {
+    pub async fn stored_files(&self) -> usize {
+        if let Some(bucket) = &self.backend.bucket {
+            return S3::shared().object_count(bucket).await;
+        }
         fn count(p: &Path) -> usize {
             std::fs::read_dir(p)
                 .map(|d| {
