@@ -103,7 +103,7 @@ impl Metrics {
             );
         }
         out.push_str(
-            "# HELP plume_tasks Tasks by category and status.\n# TYPE plume_tasks gauge\n",
+            "# HELP plume_tasks Tasks by category and status, read from the database: cluster-wide, the same on every node (aggregate with max, not sum).\n# TYPE plume_tasks gauge\n",
         );
         for row in db.status_counts().await? {
             let status = plume_core::TaskStatus::from_code(row.status)
@@ -111,16 +111,16 @@ impl Metrics {
                 .unwrap_or("unknown");
             let _ = writeln!(
                 out,
-                "plume_tasks{{category=\"{}\",status=\"{status}\"}} {}",
+                "plume_tasks{{scope=\"cluster\",category=\"{}\",status=\"{status}\"}} {}",
                 escape(&row.category),
                 row.count
             );
         }
-        out.push_str("# HELP plume_queue_depth Tasks waiting for a worker, by category.\n# TYPE plume_queue_depth gauge\n");
+        out.push_str("# HELP plume_queue_depth Tasks waiting for a worker, by category; cluster-wide, from the database.\n# TYPE plume_queue_depth gauge\n");
         for (category, n) in db.queue_depth(crate::db::now_millis()).await? {
             let _ = writeln!(
                 out,
-                "plume_queue_depth{{category=\"{}\"}} {n}",
+                "plume_queue_depth{{scope=\"cluster\",category=\"{}\"}} {n}",
                 escape(&category)
             );
         }
@@ -133,10 +133,13 @@ impl Metrics {
         ] {
             let _ = writeln!(
                 out,
-                "# HELP plume_credits_{name}_total Credits {name}, from the ledger."
+                "# HELP plume_credits_{name}_total Credits {name}, from the ledger: cluster-wide, the same on every node."
             );
             let _ = writeln!(out, "# TYPE plume_credits_{name}_total counter");
-            let _ = writeln!(out, "plume_credits_{name}_total {value}");
+            let _ = writeln!(
+                out,
+                "plume_credits_{name}_total{{scope=\"cluster\"}} {value}"
+            );
         }
         Ok(out)
     }

@@ -573,11 +573,11 @@ async fn health_and_metrics() {
     let text = s.metrics().await;
     for needle in [
         "plume_http_requests_total{method=\"POST\",route=\"/api/open/tasks\",status=\"200\"} 1",
-        "plume_tasks{category=\"Banana2\",status=\"success\"} 1",
+        "plume_tasks{scope=\"cluster\",category=\"Banana2\",status=\"success\"} 1",
         "plume_task_execution_seconds_count{category=\"Banana2\",outcome=\"success\"} 1",
-        "plume_credits_reserved_total 10",
-        "plume_credits_captured_total 10",
-        "plume_credits_refunded_total 0",
+        "plume_credits_reserved_total{scope=\"cluster\"} 10",
+        "plume_credits_captured_total{scope=\"cluster\"} 10",
+        "plume_credits_refunded_total{scope=\"cluster\"} 0",
         "# TYPE plume_queue_depth gauge",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");

@@ -19,8 +19,21 @@ pub struct S3BlobStore {
     prefix: String,
 }
 
+/// The error on one line: S3's own `<Code>` and `<Message>` when the reply carries them
+/// (a wrong secret, a missing bucket), else the client's text with its whitespace folded.
 fn remote(e: object_store::Error) -> BlobError {
-    BlobError::Remote(e.to_string())
+    let text = e.to_string();
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_string())
+    };
+    BlobError::Remote(match (tag("Code"), tag("Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        _ => text.split_whitespace().collect::<Vec<_>>().join(" "),
+    })
 }
 
 fn quoted(etag: Option<String>, meta_fallback: &str) -> String {

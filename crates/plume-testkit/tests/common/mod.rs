@@ -5,8 +5,8 @@
 pub use plume_testkit::backends::{Backend, Kind, S3};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const ADMIN_TOKEN: &str = "test-operator-token";

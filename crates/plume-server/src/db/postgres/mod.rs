@@ -15,7 +15,7 @@
 
 use super::*;
 use futures::StreamExt;
-use sqlx::postgres::{PgListener, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{PgPool, Row};
 use std::time::Duration;
@@ -122,10 +122,24 @@ async fn write_entry(
 impl PgDatabase {
     /// Connects and brings the schema up to date. Two nodes starting together take turns.
     pub async fn open(url: &str) -> DbResult<PgDatabase> {
+        let options: PgConnectOptions = url.parse().map_err(db_err)?;
+        // One direct connection first: its error says why (refused, unknown database, bad
+        // password) where the pool would only say it timed out.
+        {
+            use sqlx::Connection;
+            let first = tokio::time::timeout(
+                Duration::from_secs(10),
+                sqlx::PgConnection::connect_with(&options),
+            )
+            .await
+            .map_err(|_| DbError::Unavailable("no answer within 10 s".into()))?
+            .map_err(db_err)?;
+            let _ = first.close().await;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(db_err)?;
         let db = PgDatabase { pool };
