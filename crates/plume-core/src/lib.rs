@@ -1,7 +1,7 @@
 //! The Plume wire contract, in one place.
 //!
 //! Both `plume` (the skill's client) and `plume-server` use this crate, so every rule of
-//! `shared/spec/API.md` exists exactly once:
+//! `docs/spec/API.md` exists exactly once:
 //!
 //! * [`envelope`]: the `{"success", "code", "message", ...}` envelope and the error codes with
 //!   their HTTP statuses;

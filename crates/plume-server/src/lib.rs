@@ -13,6 +13,7 @@
 //! * [`upload`], [`fetch`]: checking uploaded images and fetching image URLs safely;
 //! * [`local`]: remove-bg and remove-watermark on this CPU, through `plume-vision`;
 //! * [`providers`]: the upstream executors (Gemini image, Seedream, Veo, Seedance) and describe;
+//! * [`retention`]: deleting uploads and results older than the configured days;
 //! * [`http`]: routes and handlers; [`metrics`]: Prometheus text.
 
 pub mod accounts;
@@ -29,6 +30,7 @@ pub mod local;
 pub mod metrics;
 pub mod migrate;
 pub mod providers;
+pub mod retention;
 pub mod service;
 pub mod tasks;
 pub mod upload;

@@ -22,7 +22,7 @@ pub struct Shutdown {
     pub stop_running: watch::Receiver<bool>,
 }
 
-async fn flipped(rx: &mut watch::Receiver<bool>) {
+pub(crate) async fn flipped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
@@ -52,6 +52,10 @@ pub async fn run_workers(service: Arc<Service>, shutdown: Shutdown) {
         ));
     }
     set.spawn(reap(service.clone(), shutdown.stop_claiming.clone()));
+    set.spawn(crate::retention::run(
+        service.clone(),
+        shutdown.stop_claiming.clone(),
+    ));
     while set.join_next().await.is_some() {}
 }
 

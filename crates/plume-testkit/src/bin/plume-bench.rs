@@ -1,7 +1,9 @@
 //! Measures the API on this machine: GET-task and create-task throughput and latency against
-//! a real server process (release build, SQLite, local disk). Run it with `scripts/bench`.
+//! real server processes (release build): SQLite + local disk, and with `--database postgres`
+//! also one and two nodes on PostgreSQL + S3. Run it with `scripts/bench`.
 
 use clap::Parser;
+use plume_testkit::backends::{Backend, Kind};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -20,6 +22,10 @@ struct Args {
     /// The server binary (default: plume-test-server beside this one).
     #[arg(long)]
     server: Option<PathBuf>,
+    /// `sqlite` (default) or `postgres`: also 1 and 2 nodes on PostgreSQL + S3 (a fresh
+    /// database on PLUME_TEST_POSTGRES and a bucket on scripts/s3-server), in the same run.
+    #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
+    database: String,
 }
 
 struct Phase {
@@ -93,81 +99,141 @@ where
     phase
 }
 
-fn admin(server: &PathBuf, data: &PathBuf, args: &[&str]) -> anyhow::Result<Value> {
-    let out = Command::new(server)
-        .arg("admin")
-        .args(args)
-        .env("PLUME_DATA_DIR", data)
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "admin {args:?}: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
+/// One server setup under test: its nodes and the settings they share.
+struct Setup {
+    label: String,
+    server: PathBuf,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    bases: Vec<String>,
+    children: Vec<std::process::Child>,
+    _backend: Backend,
+}
+
+impl Setup {
+    async fn start(server: &PathBuf, kind: Kind, nodes: usize) -> anyhow::Result<Setup> {
+        let backend = Backend::new(kind).await;
+        let dir = std::env::temp_dir().join(format!(
+            "plume-bench-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut env = backend.env.clone();
+        env.push((
+            "PLUME_DATA_DIR".into(),
+            dir.join("data").display().to_string(),
+        ));
+        env.push(("RUST_LOG".into(), "warn".into()));
+        let label = match (kind, nodes) {
+            (Kind::Sqlite, _) => "SQLite + disk".to_string(),
+            (Kind::Postgres, 1) => "PostgreSQL + S3, 1 node".to_string(),
+            (Kind::Postgres, n) => format!("PostgreSQL + S3, {n} nodes"),
+        };
+        let mut setup = Setup {
+            label,
+            server: server.clone(),
+            dir,
+            env,
+            bases: Vec::new(),
+            children: Vec::new(),
+            _backend: backend,
+        };
+        for _ in 0..nodes {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let child = Command::new(server)
+                .arg("serve")
+                .envs(setup.env.iter().cloned())
+                .env("PLUME_LISTEN", format!("127.0.0.1:{port}"))
+                .stderr(Stdio::null())
+                .spawn()?;
+            setup.children.push(child);
+            setup.bases.push(format!("http://127.0.0.1:{port}"));
+        }
+        Ok(setup)
+    }
+
+    fn admin(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let out = Command::new(&self.server)
+            .arg("admin")
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let server = args.server.unwrap_or_else(|| {
+    let server = args.server.clone().unwrap_or_else(|| {
         std::env::current_exe()
             .expect("own path")
             .with_file_name("plume-test-server")
     });
-    let dir = std::env::temp_dir().join(format!("plume-bench-{}", std::process::id()));
-    let data = dir.join("data");
-    std::fs::create_dir_all(&dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(&server)
-        .arg("serve")
-        .env("PLUME_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PLUME_DATA_DIR", &data)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()?;
-    let result = bench(&server, &data, &base, args.clients, args.seconds).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    println!(
+        "plume-server benchmark: {} clients, {} s per phase, {} cores",
+        args.clients,
+        args.seconds,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    let mut setups = vec![(Kind::Sqlite, 1)];
+    if args.database == "postgres" {
+        setups.extend([(Kind::Postgres, 1), (Kind::Postgres, 2)]);
+    }
+    for (kind, nodes) in setups {
+        let setup = Setup::start(&server, kind, nodes).await?;
+        bench(&setup, args.clients, args.seconds).await?;
+    }
+    Ok(())
 }
 
-async fn bench(
-    server: &PathBuf,
-    data: &PathBuf,
-    base: &str,
-    clients: usize,
-    seconds: f64,
-) -> anyhow::Result<()> {
+async fn bench(setup: &Setup, clients: usize, seconds: f64) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
-    for _ in 0..200 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
+    for base in &setup.bases {
+        let mut up = false;
+        for _ in 0..400 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        anyhow::ensure!(up, "{} at {base} did not start", setup.label);
     }
-    let user = admin(server, data, &["create-user", "--name", "bench"])?["user_id"]
+    let user = setup.admin(&["create-user", "--name", "bench"])?["user_id"]
         .as_str()
         .unwrap_or("1")
         .to_string();
-    let key = admin(server, data, &["create-key", "--user", &user])?["key"]
+    let key = setup.admin(&["create-key", "--user", &user])?["key"]
         .as_str()
         .unwrap_or_default()
         .to_string();
-    admin(
-        server,
-        data,
-        &["topup", "--user", &user, "--amount", "1000000000"],
-    )?;
+    setup.admin(&["topup", "--user", &user, "--amount", "1000000000"])?;
     let body = json!({"category": "Banana2", "content": {"prompt": "benchmark", "generationConfig": {"imageConfig": {"image_size": "1K"}}}});
     let created: Value = http
-        .post(format!("{base}/api/open/tasks"))
+        .post(format!("{}/api/open/tasks", setup.bases[0]))
         .bearer_auth(&key)
         .json(&body)
         .send()
@@ -177,23 +243,32 @@ async fn bench(
     let id = created["data"]["id"]
         .as_i64()
         .ok_or_else(|| anyhow::anyhow!("create failed: {created}"))?;
-    println!("plume-server benchmark: {clients} clients, {seconds} s per phase, SQLite + local disk, {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!("{}:", setup.label);
 
-    let (h, k, u) = (
-        http.clone(),
-        key.clone(),
-        format!("{base}/api/open/tasks/{id}"),
-    );
+    // Requests go round-robin over the nodes, as a load balancer would spread them.
+    let bases = Arc::new(setup.bases.clone());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let pick = move || {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bases[i % bases.len()].clone()
+    };
+    let pick = Arc::new(pick);
+    let (h, k, p) = (http.clone(), key.clone(), pick.clone());
     let mut get = run_phase("GET task", clients, seconds, move || {
-        let req = h.get(&u).bearer_auth(&k);
+        let req = h
+            .get(format!("{}/api/open/tasks/{id}", p()))
+            .bearer_auth(&k);
         async move { matches!(req.send().await, Ok(r) if r.status().is_success()) }
     })
     .await;
     get.report();
 
-    let (h, k, u) = (http.clone(), key.clone(), format!("{base}/api/open/tasks"));
+    let (h, k, p) = (http.clone(), key.clone(), pick.clone());
     let mut create = run_phase("create task", clients, seconds, move || {
-        let req = h.post(&u).bearer_auth(&k).json(&body);
+        let req = h
+            .post(format!("{}/api/open/tasks", p()))
+            .bearer_auth(&k)
+            .json(&body);
         async move { matches!(req.send().await, Ok(r) if r.status().is_success()) }
     })
     .await;

@@ -381,7 +381,7 @@ impl Database for PgDatabase {
             Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
             None => (None, None),
         };
-        let input_files = (!t.input_files.is_empty()).then(|| Json(&t.input_files));
+        let input_files = (!t.input_files.is_empty()).then_some(Json(&t.input_files));
         let inserted = sqlx::query(
             "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
                                 credits_cost, idempotency_key, request_hash, deadline_at, created_at, input_files)
