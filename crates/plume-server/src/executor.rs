@@ -151,6 +151,7 @@ pub struct ExecContext {
     /// For upstream provider calls (their base URLs are operator configuration).
     pub http: reqwest::Client,
     pub(crate) db: Arc<dyn Database>,
+    pub(crate) events: Arc<crate::events::TaskEvents>,
     pub(crate) owner: String,
     pub(crate) upstream_job: Option<Value>,
 }
@@ -177,12 +178,15 @@ impl ExecContext {
         }
     }
 
-    /// Reports progress, 0 to 99 (100 is set on success).
+    /// Reports progress, 0 to 99 (100 is set on success); `?wait=` readers wake on it.
     pub async fn set_progress(&self, percent: u8) {
-        let _ = self
+        if let Ok(true) = self
             .db
             .set_progress(self.task_id, &self.owner, i64::from(percent))
-            .await;
+            .await
+        {
+            self.events.task_changed(self.task_id);
+        }
     }
 
     /// Reads an input image named by the content, under the SSRF policy.

@@ -18,7 +18,7 @@ pub struct Service {
     pub blobs: Arc<dyn BlobStore>,
     pub fetcher: Arc<Fetcher>,
     pub executors: Executors,
-    pub events: TaskEvents,
+    pub events: Arc<TaskEvents>,
     pub metrics: Metrics,
     pub(crate) rate_limiter: crate::accounts::RateLimiter,
     /// For executors that call upstream providers.
@@ -48,13 +48,34 @@ impl Service {
         let _ = service.vision.set(vision);
         if let Some(changes) = changes {
             // Other nodes' task changes wake this node's waiters and dispatchers.
-            let weak = Arc::downgrade(&service);
+            let events = Arc::downgrade(&service.events);
             tokio::spawn(changes.for_each(move |change| {
-                if let Some(service) = weak.upgrade() {
-                    service.events.apply(change);
+                if let Some(events) = events.upgrade() {
+                    events.apply(change);
                 }
                 futures::future::ready(())
             }));
+            // This node's changes go out in batches: one NOTIFY transaction for everything
+            // that happened while the previous one was being sent.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            service.events.publish_to(tx);
+            let db = service.db.clone();
+            tokio::spawn(async move {
+                while let Some(first) = rx.recv().await {
+                    let mut batch = vec![first];
+                    while batch.len() < 1000 {
+                        match rx.try_recv() {
+                            Ok(change) => batch.push(change),
+                            Err(_) => break,
+                        }
+                    }
+                    batch.sort_by_key(|c| format!("{c:?}"));
+                    batch.dedup();
+                    if let Err(e) = db.publish(&batch).await {
+                        tracing::warn!(error = %e, "telling other nodes about task changes failed");
+                    }
+                }
+            });
         }
         Ok(service)
     }
@@ -77,7 +98,7 @@ impl Service {
             blobs,
             fetcher: Arc::new(fetcher),
             executors,
-            events: TaskEvents::default(),
+            events: Arc::new(TaskEvents::default()),
             metrics: Metrics::default(),
             rate_limiter,
             describer,

@@ -159,6 +159,7 @@ async fn run_one(
         fetcher: service.fetcher.clone(),
         http: service.http.clone(),
         db: service.db.clone(),
+        events: service.events.clone(),
         owner: owner.to_string(),
         upstream_job: task.upstream_job.clone(),
     };
@@ -248,7 +249,10 @@ async fn run_one(
         Ending::Shutdown => {
             record("interrupted");
             // Give it back now so the next start does not wait for the lease to lapse.
-            let _ = service.db.release(id, owner, now_millis(), None).await;
+            if let Ok(true) = service.db.release(id, owner, now_millis(), None).await {
+                // Another node may take it at once.
+                service.events.work_arrived(category);
+            }
         }
     }
 }

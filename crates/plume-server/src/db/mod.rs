@@ -267,6 +267,11 @@ pub trait Database: Send + Sync + 'static {
     async fn changes(&self) -> DbResult<Option<Changes>> {
         Ok(None)
     }
+    /// Tells every node's [`Database::changes`] about changes this process committed. Only
+    /// called on backends whose `changes` gives a stream.
+    async fn publish(&self, _changes: &[Change]) -> DbResult<()> {
+        Ok(())
+    }
     /// Takes one request token from `key_id`'s bucket (`per_minute` a minute, bursts up to
     /// the same) kept in the database, shared by every node: `Some(Ok(()))` when allowed,
     /// `Some(Err(seconds to wait))` when over. `None`: this backend keeps no shared limit

@@ -10,8 +10,10 @@
 //! * claim picks its row with `FOR UPDATE SKIP LOCKED` and repeats the runnable conditions in
 //!   the outer `UPDATE`, so no task is handed to two nodes; leases are timed by
 //!   `plume_now_ms()`, the database's clock;
-//! * a trigger `NOTIFY`s every task change, and [`PgDatabase::changes`] turns them into
-//!   [`Change`]s for this node's waiters and dispatchers.
+//! * create runs in one round trip (`plume_create_task`, a function in the schema), so the
+//!   account row lock is held only while the database itself works;
+//! * each node `NOTIFY`s its task changes in batches after they commit ([`PgDatabase::publish`]),
+//!   and `LISTEN`s for the others' ([`PgDatabase::changes`]).
 
 use super::*;
 use futures::StreamExt;
@@ -172,11 +174,13 @@ impl PgDatabase {
                 version.unwrap_or(0)
             )));
         }
+        // The schema is idempotent (IF NOT EXISTS, OR REPLACE): applying it on every start keeps
+        // its functions in step with this binary.
+        sqlx::raw_sql(SCHEMA)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         if version != Some(SCHEMA_VERSION) {
-            sqlx::raw_sql(SCHEMA)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
             sqlx::query("DELETE FROM plume_schema")
                 .execute(&mut *tx)
                 .await
@@ -324,68 +328,15 @@ impl Database for PgDatabase {
     }
 
     async fn create_task(&self, t: NewTask, now: Millis) -> DbResult<CreateOutcome> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // The account row lock orders this user's creates: everything below sees what an
-        // earlier create of the same user committed.
-        let balance: Option<i64> =
-            sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = $1 FOR UPDATE")
-                .bind(t.user_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        if let Some((key, hash)) = &t.idempotency {
-            sqlx::query(
-                "UPDATE tasks SET idempotency_key = NULL
-                 WHERE user_id = $1 AND idempotency_key = $2 AND created_at < $3",
-            )
-            .bind(t.user_id)
-            .bind(key)
-            .bind(now - IDEMPOTENCY_WINDOW_MS)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-            let existing =
-                sqlx::query("SELECT * FROM tasks WHERE user_id = $1 AND idempotency_key = $2")
-                    .bind(t.user_id)
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            if let Some(row) = existing {
-                let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
-                let record = task_from_row(&row)?;
-                tx.commit().await.map_err(db_err)?;
-                return Ok(if stored.as_deref() == Some(hash.as_str()) {
-                    CreateOutcome::Existing(record)
-                } else {
-                    CreateOutcome::IdempotencyConflict
-                });
-            }
-        }
-        let Some(balance) = balance else {
-            return Ok(CreateOutcome::NoAccount);
-        };
-        if balance < t.credits_cost {
-            return Ok(CreateOutcome::Insufficient { balance });
-        }
-        sqlx::query(
-            "UPDATE credit_accounts SET balance = balance - $1, updated_at = $2 WHERE user_id = $3",
-        )
-        .bind(t.credits_cost)
-        .bind(now)
-        .bind(t.user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
         let (idem_key, idem_hash) = match &t.idempotency {
             Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
             None => (None, None),
         };
         let input_files = (!t.input_files.is_empty()).then_some(Json(&t.input_files));
-        let inserted = sqlx::query(
-            "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
-                                credits_cost, idempotency_key, request_hash, deadline_at, created_at, input_files)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $12, $13) RETURNING *",
+        // One statement, one implicit transaction: see plume_create_task in schema.sql.
+        let answer = sqlx::query(
+            "SELECT out_outcome, out_balance, out_task
+             FROM plume_create_task($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(t.user_id)
         .bind(t.category.as_str())
@@ -400,32 +351,64 @@ impl Database for PgDatabase {
         .bind(t.deadline_at)
         .bind(now)
         .bind(input_files)
-        .fetch_one(&mut *tx)
+        .bind(IDEMPOTENCY_WINDOW_MS)
+        .fetch_one(&self.pool)
         .await;
-        let row = match inserted {
+        let row = match answer {
             Ok(row) => row,
             Err(e) if is_unique_violation(&e) && t.idempotency.is_some() => {
-                // Another create with this key won after our read: answer with its task.
-                drop(tx);
+                // Another create with this key committed between our lock and insert (it
+                // can only be the same user's, which the lock orders; kept as a safety net).
                 let (key, hash) = t.idempotency.as_ref().expect("checked above");
                 return self.existing_by_key(t.user_id, key, hash).await;
             }
             Err(e) => return Err(db_err(e)),
         };
-        let record = task_from_row(&row)?;
-        if t.credits_cost > 0 {
-            write_entry(
-                &mut tx,
-                t.user_id,
-                Some(record.id),
-                "reserve",
-                t.credits_cost,
-                now,
-            )
-            .await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(CreateOutcome::Created(record))
+        let outcome: String = row.try_get("out_outcome").map_err(db_err)?;
+        let balance: Option<i64> = row.try_get("out_balance").map_err(db_err)?;
+        let task_id: Option<i64> = row.try_get("out_task").map_err(db_err)?;
+        let stored = |id: Option<i64>| async move {
+            let id = id.ok_or_else(|| DbError::other("plume_create_task returned no task"))?;
+            self.task(id)
+                .await?
+                .ok_or_else(|| DbError::other(format!("task {id} vanished after create")))
+        };
+        Ok(match outcome.as_str() {
+            "created" => {
+                let id = task_id.ok_or_else(|| DbError::other("created without an id"))?;
+                // Everything the row holds is known here; no second round trip.
+                CreateOutcome::Created(TaskRecord {
+                    id,
+                    user_id: t.user_id,
+                    category: t.category,
+                    task_type: t.task_type,
+                    title: t.title,
+                    project_id: t.project_id,
+                    widget_mapping: t.widget_mapping,
+                    content: t.content,
+                    status: TaskStatus::Queued,
+                    progress: 0,
+                    output: None,
+                    error_code: None,
+                    error_message: None,
+                    credits_cost: t.credits_cost,
+                    upstream_job: None,
+                    input_files: t.input_files,
+                    attempts: 0,
+                    created_at: now,
+                    started_at: None,
+                    finished_at: None,
+                    deadline_at: t.deadline_at,
+                })
+            }
+            "existing" => CreateOutcome::Existing(stored(task_id).await?),
+            "conflict" => CreateOutcome::IdempotencyConflict,
+            "no_account" => CreateOutcome::NoAccount,
+            "insufficient" => CreateOutcome::Insufficient {
+                balance: balance.unwrap_or(0),
+            },
+            other => return Err(DbError::other(format!("plume_create_task said {other}"))),
+        })
     }
 
     async fn task(&self, id: i64) -> DbResult<Option<TaskRecord>> {
@@ -690,6 +673,17 @@ impl Database for PgDatabase {
         Ok(Some(stream.boxed()))
     }
 
+    async fn publish(&self, changes: &[Change]) -> DbResult<()> {
+        let payloads = encode_changes(changes);
+        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
+            .bind(CHANNEL)
+            .bind(&payloads)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn take_rate_token(
         &self,
         key_id: i64,
@@ -811,21 +805,39 @@ impl Database for PgDatabase {
     }
 }
 
-/// `"<id> <category> <runnable>"` from the trigger, as the changes it means.
+/// NOTIFY payloads carrying `changes`: space-separated `t:<task id>` and `w:<category>`,
+/// each payload under PostgreSQL's 8000-byte limit.
+fn encode_changes(changes: &[Change]) -> Vec<String> {
+    let mut payloads = vec![String::new()];
+    for change in changes {
+        let token = match change {
+            Change::Task(id) => format!("t:{id}"),
+            Change::Work(category) => format!("w:{}", category.as_str()),
+        };
+        let last = payloads.last_mut().expect("never empty");
+        if last.len() + token.len() + 1 > 7000 {
+            payloads.push(token);
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(&token);
+        }
+    }
+    payloads.retain(|p| !p.is_empty());
+    payloads
+}
+
+/// The changes a payload of [`encode_changes`] carries; unknown tokens are skipped.
 fn parse_notification(payload: &str) -> Vec<Change> {
-    let mut parts = payload.split(' ');
-    let (Some(id), Some(category), Some(runnable)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Vec::new();
-    };
-    let mut changes = Vec::new();
-    if let Ok(id) = id.parse() {
-        changes.push(Change::Task(id));
-    }
-    if let (Some(category), "1") = (Category::parse(category), runnable) {
-        changes.push(Change::Work(category));
-    }
-    changes
+    payload
+        .split(' ')
+        .filter_map(|token| match token.split_once(':') {
+            Some(("t", id)) => id.parse().ok().map(Change::Task),
+            Some(("w", category)) => Category::parse(category).map(Change::Work),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -833,12 +845,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn notifications_parse() {
-        assert_eq!(
-            parse_notification("7 remove-bg 1"),
-            vec![Change::Task(7), Change::Work(Category::RemoveBg)]
-        );
-        assert_eq!(parse_notification("7 veo 0"), vec![Change::Task(7)]);
-        assert!(parse_notification("garbage").is_empty());
+    fn notifications_round_trip_in_bounded_payloads() {
+        let changes = vec![Change::Task(7), Change::Work(Category::RemoveBg)];
+        let payloads = encode_changes(&changes);
+        assert_eq!(payloads, vec!["t:7 w:remove-bg".to_string()]);
+        assert_eq!(parse_notification(&payloads[0]), changes);
+        assert!(parse_notification("garbage t:x w:nope").is_empty());
+        let many: Vec<Change> = (0..5000).map(Change::Task).collect();
+        let payloads = encode_changes(&many);
+        assert!(payloads.len() > 1 && payloads.iter().all(|p| p.len() <= 7000));
+        let back: Vec<Change> = payloads.iter().flat_map(|p| parse_notification(p)).collect();
+        assert_eq!(back, many);
     }
 }

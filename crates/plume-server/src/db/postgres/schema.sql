@@ -88,23 +88,62 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
     updated_at   BIGINT NOT NULL
 );
 
--- Every node LISTENs on plume_tasks. The payload is "<id> <category> <runnable 0|1>": sent when
--- a task is created, changes status or progress, or loses its lease (it is runnable again).
--- Lease renewals change none of these and stay quiet.
-CREATE OR REPLACE FUNCTION plume_task_notify() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
+-- Task changes reach the other nodes by NOTIFY on plume_tasks, sent by the node after its
+-- transaction committed (db/postgres/mod.rs), not by a trigger: a NOTIFY inside a transaction
+-- holds PostgreSQL's global notify lock through the commit, which would serialize every create
+-- and settle of the whole cluster.
+DROP TRIGGER IF EXISTS tasks_notify ON tasks;
+DROP FUNCTION IF EXISTS plume_task_notify();
+
+-- Create in one round trip: the user's credit account row is locked for as long as the
+-- transaction runs, so everything between that lock and the commit happens here, in the
+-- database, instead of across several client round trips. Returns what happened, the balance
+-- (for 'insufficient') and the task id ('created', 'existing').
+CREATE OR REPLACE FUNCTION plume_create_task(
+    p_user BIGINT, p_category TEXT, p_type BIGINT, p_title TEXT, p_project TEXT,
+    p_widget JSONB, p_content JSONB, p_cost BIGINT, p_key TEXT, p_hash TEXT,
+    p_deadline BIGINT, p_now BIGINT, p_inputs JSONB, p_window BIGINT)
+RETURNS TABLE (out_outcome TEXT, out_balance BIGINT, out_task BIGINT)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_balance BIGINT;
+    v_id BIGINT;
+    v_hash TEXT;
 BEGIN
-    IF TG_OP = 'INSERT'
-       OR NEW.status <> OLD.status
-       OR NEW.progress <> OLD.progress
-       OR NEW.lease_owner IS DISTINCT FROM OLD.lease_owner THEN
-        PERFORM pg_notify('plume_tasks', NEW.id || ' ' || NEW.category || ' ' ||
-            CASE WHEN NEW.status = 1 OR (NEW.status = 2 AND NEW.lease_owner IS NULL) THEN '1' ELSE '0' END);
+    SELECT c.balance INTO v_balance FROM credit_accounts c WHERE c.user_id = p_user FOR UPDATE;
+    IF p_key IS NOT NULL THEN
+        -- A key older than the window is free again.
+        UPDATE tasks SET idempotency_key = NULL
+         WHERE user_id = p_user AND idempotency_key = p_key AND created_at < p_now - p_window;
+        SELECT t.id, t.request_hash INTO v_id, v_hash
+          FROM tasks t WHERE t.user_id = p_user AND t.idempotency_key = p_key;
+        IF v_id IS NOT NULL THEN
+            RETURN QUERY SELECT CASE WHEN v_hash = p_hash THEN 'existing' ELSE 'conflict' END,
+                                NULL::BIGINT, v_id;
+            RETURN;
+        END IF;
     END IF;
-    RETURN NULL;
+    IF v_balance IS NULL THEN
+        RETURN QUERY SELECT 'no_account'::TEXT, NULL::BIGINT, NULL::BIGINT;
+        RETURN;
+    END IF;
+    IF v_balance < p_cost THEN
+        RETURN QUERY SELECT 'insufficient'::TEXT, v_balance, NULL::BIGINT;
+        RETURN;
+    END IF;
+    UPDATE credit_accounts SET balance = credit_accounts.balance - p_cost, updated_at = p_now
+     WHERE user_id = p_user;
+    INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content,
+                       status, credits_cost, idempotency_key, request_hash, deadline_at,
+                       created_at, input_files)
+    VALUES (p_user, p_category, p_type, p_title, p_project, p_widget, p_content, 1, p_cost,
+            p_key, p_hash, p_deadline, p_now, p_inputs)
+    RETURNING id INTO v_id;
+    IF p_cost > 0 THEN
+        INSERT INTO ledger (user_id, task_id, kind, amount, created_at)
+        VALUES (p_user, v_id, 'reserve', p_cost, p_now);
+    END IF;
+    RETURN QUERY SELECT 'created'::TEXT, v_balance - p_cost, v_id;
 END
 $$;
-DROP TRIGGER IF EXISTS tasks_notify ON tasks;
-CREATE TRIGGER tasks_notify AFTER INSERT OR UPDATE ON tasks
-    FOR EACH ROW EXECUTE FUNCTION plume_task_notify();
