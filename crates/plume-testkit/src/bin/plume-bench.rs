@@ -26,6 +26,16 @@ struct Args {
     /// database on PLUME_TEST_POSTGRES and a bucket on scripts/s3-server), in the same run.
     #[arg(long, default_value = "sqlite", value_parser = ["sqlite", "postgres"])]
     database: String,
+    /// How long each created task runs in the scripted executor. 0 (default): tasks finish at
+    /// once, so the create phase also pays for executing every task it creates (claim, output
+    /// file, settle). Real tasks take seconds; with e.g. 30000 the workers hold a few tasks
+    /// and the phase measures the create path itself.
+    #[arg(long, default_value_t = 0)]
+    task_ms: u64,
+    /// Users the clients are spread over, each with a key of its own. One user's creates
+    /// queue on its credit account (SQLite: on the one writer anyway).
+    #[arg(long, default_value_t = 1)]
+    users: usize,
 }
 
 struct Phase {
@@ -189,9 +199,10 @@ async fn main() -> anyhow::Result<()> {
             .with_file_name("plume-test-server")
     });
     println!(
-        "plume-server benchmark: {} clients, {} s per phase, {} cores",
+        "plume-server benchmark: {} clients, {} s per phase, tasks run {} ms, {} cores",
         args.clients,
         args.seconds,
+        args.task_ms,
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -202,12 +213,13 @@ async fn main() -> anyhow::Result<()> {
     }
     for (kind, nodes) in setups {
         let setup = Setup::start(&server, kind, nodes).await?;
-        bench(&setup, args.clients, args.seconds).await?;
+        bench(&setup, &args).await?;
     }
     Ok(())
 }
 
-async fn bench(setup: &Setup, clients: usize, seconds: f64) -> anyhow::Result<()> {
+async fn bench(setup: &Setup, args: &Args) -> anyhow::Result<()> {
+    let (clients, seconds, task_ms) = (args.clients, args.seconds, args.task_ms);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .build()?;
@@ -222,16 +234,22 @@ async fn bench(setup: &Setup, clients: usize, seconds: f64) -> anyhow::Result<()
         }
         anyhow::ensure!(up, "{} at {base} did not start", setup.label);
     }
-    let user = setup.admin(&["create-user", "--name", "bench"])?["user_id"]
-        .as_str()
-        .unwrap_or("1")
-        .to_string();
-    let key = setup.admin(&["create-key", "--user", &user])?["key"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    setup.admin(&["topup", "--user", &user, "--amount", "1000000000"])?;
-    let body = json!({"category": "Banana2", "content": {"prompt": "benchmark", "generationConfig": {"imageConfig": {"image_size": "1K"}}}});
+    let mut keys = Vec::new();
+    for _ in 0..args.users.max(1) {
+        let user = setup.admin(&["create-user", "--name", "bench"])?["user_id"]
+            .as_str()
+            .unwrap_or("1")
+            .to_string();
+        let key = setup.admin(&["create-key", "--user", &user])?["key"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        setup.admin(&["topup", "--user", &user, "--amount", "1000000000"])?;
+        keys.push(key);
+    }
+    let key = keys[0].clone();
+    let prompt = format!("benchmark sleep={task_ms}");
+    let body = json!({"category": "Banana2", "content": {"prompt": prompt, "generationConfig": {"imageConfig": {"image_size": "1K"}}}});
     let created: Value = http
         .post(format!("{}/api/open/tasks", setup.bases[0]))
         .bearer_auth(&key)
@@ -263,11 +281,13 @@ async fn bench(setup: &Setup, clients: usize, seconds: f64) -> anyhow::Result<()
     .await;
     get.report();
 
-    let (h, k, p) = (http.clone(), key.clone(), pick.clone());
+    let (h, keys, p) = (http.clone(), Arc::new(keys), pick.clone());
+    let turn = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut create = run_phase("create task", clients, seconds, move || {
+        let i = turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let req = h
             .post(format!("{}/api/open/tasks", p()))
-            .bearer_auth(&k)
+            .bearer_auth(&keys[i % keys.len()])
             .json(&body);
         async move { matches!(req.send().await, Ok(r) if r.status().is_success()) }
     })
