@@ -3,6 +3,7 @@
 //! becomes `NETWORK_ERROR`. The key goes only into the Authorization header.
 
 use bytes::Bytes;
+use plume_core::TaskView;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -122,7 +123,7 @@ impl Api {
     }
 
     /// One task; with `wait`, the server may hold the answer until the task changes.
-    pub async fn task(&self, id: i64, wait: Option<u64>) -> Result<Value, ApiFailure> {
+    pub async fn task(&self, id: i64, wait: Option<u64>) -> Result<TaskView, ApiFailure> {
         let path = match wait {
             Some(w) if w > 0 => format!("/api/open/tasks/{id}?wait={w}"),
             _ => format!("/api/open/tasks/{id}"),
@@ -133,9 +134,10 @@ impl Api {
                 .timeout(Duration::from_secs(wait.unwrap_or(0) + 60)),
         )
         .await
+        .and_then(task_view)
     }
 
-    pub async fn tasks(&self, ids: &[i64]) -> Result<Vec<Value>, ApiFailure> {
+    pub async fn tasks(&self, ids: &[i64]) -> Result<Vec<TaskView>, ApiFailure> {
         let list: Vec<String> = ids.iter().map(i64::to_string).collect();
         let data = self
             .read(
@@ -143,7 +145,13 @@ impl Api {
                     .get(self.url(&format!("/api/open/tasks/batch?ids={}", list.join(",")))),
             )
             .await?;
-        Ok(data.as_array().cloned().unwrap_or_default())
+        match data {
+            Value::Array(items) => items.into_iter().map(task_view).collect(),
+            other => Err(ApiFailure::new(
+                "BAD_RESPONSE",
+                format!("the batch answer is not a list: {other}"),
+            )),
+        }
     }
 
     pub async fn cancel(&self, id: i64) -> Result<Value, ApiFailure> {
@@ -217,4 +225,14 @@ pub async fn download(url: &str, dest: &Path, max: u64) -> anyhow::Result<Option
         let _ = std::fs::remove_file(&tmp);
     }
     result.map(|_| content_type)
+}
+
+/// A task from the API's `data`, or BAD_RESPONSE naming what was wrong with it.
+fn task_view(data: Value) -> Result<TaskView, ApiFailure> {
+    serde_json::from_value(data).map_err(|e| {
+        ApiFailure::new(
+            "BAD_RESPONSE",
+            format!("the server sent a task that cannot be read: {e}"),
+        )
+    })
 }

@@ -5,6 +5,7 @@ use crate::outcome::{attempt, prepare};
 use crate::poller;
 use crate::settings::Settings;
 use crate::store::{now, now_rfc3339, read_json, Job, Store};
+use plume_core::TaskView;
 use plume_core::{build_content, BuildOptions, Category};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -226,7 +227,7 @@ pub async fn register(settings: &Settings, args: RegisterArgs) -> Output {
         Some(c) => Some(c),
         None => match api(settings) {
             Ok(api) => match api.task(args.task_id, None).await {
-                Ok(task) => task["category"].as_str().map(String::from),
+                Ok(task) => Some(task.category),
                 Err(e) if e.is_permanent() => return api_fail(e),
                 Err(_) => None,
             },
@@ -278,10 +279,10 @@ pub async fn register(settings: &Settings, args: RegisterArgs) -> Output {
     }
 }
 
-fn task_summary(task: &Value) -> Value {
+fn task_summary(task: &TaskView) -> Value {
     json!({
-        "success": true, "task_id": task["id"], "category": task["category"], "status": task["status"],
-        "status_text": task["status_text"], "progress": task["progress"], "result": task["result"], "error": task["error"],
+        "success": true, "task_id": task.id, "category": task.category, "status": task.status,
+        "status_text": task.status_text, "progress": task.progress, "result": task.result, "error": task.error,
     })
 }
 
@@ -296,7 +297,7 @@ pub async fn check(settings: &Settings, task_id: i64) -> Output {
     };
     let mut out = task_summary(&task);
     let store = Store::new(settings.media_dir());
-    let terminal = task["status"].as_i64().unwrap_or(0) >= 3;
+    let terminal = task.is_terminal();
     if let (true, Ok(Some(mut job))) = (terminal, read_json::<Job>(&store.job_path(task_id))) {
         let mut log = |t: String| eprintln!("plume: {t}");
         let mut handled = job.delivery.is_some();
@@ -394,12 +395,8 @@ pub async fn poll(settings: &Settings, task_id: i64, interval: u64, max_attempts
     let task = loop {
         attempts += 1;
         match api.task(task_id, Some(interval.min(25))).await {
-            Ok(t) if t["status"].as_i64().unwrap_or(0) >= 3 => break t,
-            Ok(t) if tty => eprint!(
-                "\rtask {task_id}: {} {}%   ",
-                t["status_text"].as_str().unwrap_or(""),
-                t["progress"]
-            ),
+            Ok(t) if t.is_terminal() => break t,
+            Ok(t) if tty => eprint!("\rtask {task_id}: {} {}%   ", t.status_text, t.progress),
             Ok(_) => {}
             Err(e) if e.is_permanent() => return api_fail(e),
             Err(e) => eprintln!("plume: {} ({}); retrying", e.code, e.message),
@@ -416,11 +413,12 @@ pub async fn poll(settings: &Settings, task_id: i64, interval: u64, max_attempts
         eprintln!();
     }
     let mut out = task_summary(&task);
-    if task["status"] == 3 {
+    if task.is_success() {
         let store = Store::new(settings.media_dir());
         let url = task
-            .pointer("/result/imageUrl")
-            .or_else(|| task.pointer("/result/parts/0/videoUrl"))
+            .result
+            .pointer("/imageUrl")
+            .or_else(|| task.result.pointer("/parts/0/videoUrl"))
             .and_then(Value::as_str);
         if let Some(url) = url {
             let provisional = store.result_path(task_id, "part");

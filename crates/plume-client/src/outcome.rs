@@ -10,6 +10,7 @@ use crate::api::download;
 use crate::deliver::{self, messages, SendOutcome};
 use crate::store::{now, now_rfc3339, write_json, Delivery, Job, Store};
 use anyhow::Result;
+use plume_core::TaskView;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -97,15 +98,10 @@ async fn fetch_result(
 }
 
 /// Prepares the delivery of a terminal task and saves it in the job file.
-pub async fn prepare(store: &Store, job: &mut Job, task: &Value) -> Result<()> {
-    let status = task.get("status").and_then(Value::as_i64).unwrap_or(0);
-    let (message, media) = if status == 3 {
-        let (url, local, is_video) = fetch_result(
-            store,
-            job.task_id,
-            task.get("result").unwrap_or(&Value::Null),
-        )
-        .await;
+pub async fn prepare(store: &Store, job: &mut Job, task: &TaskView) -> Result<()> {
+    let status = task.status;
+    let (message, media) = if task.is_success() {
+        let (url, local, is_video) = fetch_result(store, job.task_id, &task.result).await;
         let record = json!({
             "task_id": job.task_id,
             "result_url": url,
@@ -130,9 +126,10 @@ pub async fn prepare(store: &Store, job: &mut Job, task: &Value) -> Result<()> {
         }
     } else {
         let reason = task
-            .get("result")
-            .and_then(Value::as_str)
-            .or_else(|| task.pointer("/error/message").and_then(Value::as_str))
+            .result
+            .as_str()
+            .or_else(|| task.error.as_ref().map(|e| e.message.as_str()))
+            .filter(|r| !r.is_empty())
             .unwrap_or("no reason given");
         (messages::ended(job.task_id, status, reason), None)
     };

@@ -12,7 +12,7 @@ use crate::outcome::{attempt, prepare, set_delivery};
 use crate::settings::Settings;
 use crate::store::{now, Job, Store};
 use anyhow::{Context, Result};
-use serde_json::Value;
+use plume_core::TaskView;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -145,7 +145,7 @@ pub async fn run(settings: Settings) -> Result<()> {
             tokio::time::sleep(Duration::from_secs((soonest - t).clamp(1, 5) as u64)).await;
             continue;
         }
-        let answer: Result<Vec<Value>, crate::api::ApiFailure> = if active.len() == 1 {
+        let answer: Result<Vec<TaskView>, crate::api::ApiFailure> = if active.len() == 1 {
             let job = due[0];
             let wait = LONG_POLL_SECONDS.min((job.deadline - t).max(1) as u64);
             api.task(job.task_id, Some(wait)).await.map(|t| vec![t])
@@ -158,13 +158,11 @@ pub async fn run(settings: Settings) -> Result<()> {
         match answer {
             Ok(tasks) => {
                 for job in &due {
-                    let task = tasks
-                        .iter()
-                        .find(|t| plume_core::task_id_from_json(&t["id"]) == Some(job.task_id));
+                    let task = tasks.iter().find(|t| t.id == job.task_id);
                     failures.remove(&job.task_id);
                     let mut job = (*job).clone();
                     match task {
-                        Some(task) if task["status"].as_i64().unwrap_or(0) >= 3 => {
+                        Some(task) if task.is_terminal() => {
                             prepare(&store, &mut job, task).await?;
                             attempt(&store, job.task_id, openclaw.as_deref(), &mut log).await?;
                         }

@@ -8,7 +8,8 @@
 //! * [`status`]: the six task statuses and which of them are terminal;
 //! * [`category`]: the seven categories with their time limits and poll defaults;
 //! * [`content`]: how a server *validates* task content, and [`build`]: how a client builds it;
-//! * [`price`]: the default price table (every number is configuration).
+//! * [`price`]: the default price table (every number is configuration);
+//! * [`task`]: [`TaskView`], a task as the API shows it.
 
 pub mod build;
 pub mod category;
@@ -16,6 +17,7 @@ pub mod content;
 pub mod envelope;
 pub mod price;
 pub mod status;
+pub mod task;
 
 pub use build::{build_content, BuildOptions};
 pub use category::{Category, CategoryKind};
@@ -23,6 +25,7 @@ pub use content::{validate_content, ContentError, ProcessingMode, ValidatedConte
 pub use envelope::{Envelope, ErrorCode};
 pub use price::PriceTable;
 pub use status::TaskStatus;
+pub use task::{TaskError, TaskView};
 
 /// The hosted service's base URL, the client's default for `PLUME_API_BASE`.
 pub const HOSTED_API_BASE: &str = "https://design.useplume.app";

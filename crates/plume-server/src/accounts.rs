@@ -203,8 +203,8 @@ impl Admin<'_> {
                 json!({
                     "id": t.id, "user_id": t.user_id.to_string(), "category": t.category.as_str(),
                     "status": t.status.code(), "status_text": t.status.name(), "credits_cost": t.credits_cost,
-                    "attempts": t.attempts, "created_at": crate::tasks::rfc3339(t.created_at),
-                    "finished_at": t.finished_at.map(crate::tasks::rfc3339),
+                    "attempts": t.attempts, "created_at": crate::time::rfc3339(t.created_at),
+                    "finished_at": t.finished_at.map(crate::time::rfc3339),
                 })
             })
             .collect();

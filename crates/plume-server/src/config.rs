@@ -3,8 +3,8 @@
 //! `plume-server serve` with no file and no variables must give a working server, so every
 //! field has a default and the file may be empty or absent.
 
+pub use crate::fetch::FetchConfig;
 use anyhow::{bail, Context};
-use ipnet::IpNet;
 use plume_core::{Category, PriceTable};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -141,20 +141,6 @@ pub struct QueueConfig {
     pub shutdown_grace_seconds: f64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FetchConfig {
-    /// Hosts whose `https` image URLs tasks may name: `images.example.com` or
-    /// `*.cdn.example.com` (any subdomain).
-    pub allow_hosts: Vec<String>,
-    /// Networks that may be fetched although private, loopback or link-local (CIDR).
-    pub allow_private_networks: Vec<String>,
-    /// Extra PEM root certificates to trust (an internal CA).
-    pub extra_root_certs: Vec<PathBuf>,
-    pub timeout_seconds: u64,
-    pub max_redirects: usize,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -198,18 +184,6 @@ impl Default for QueueConfig {
             max_attempts: 3,
             retry_backoff_ms: 2000,
             shutdown_grace_seconds: 30.0,
-        }
-    }
-}
-
-impl Default for FetchConfig {
-    fn default() -> Self {
-        FetchConfig {
-            allow_hosts: Vec::new(),
-            allow_private_networks: Vec::new(),
-            extra_root_certs: Vec::new(),
-            timeout_seconds: 30,
-            max_redirects: 3,
         }
     }
 }
@@ -350,7 +324,7 @@ impl Config {
         if !matches!(self.models.background_model.as_str(), "u2netp" | "isnet") {
             bail!("models.background_model must be u2netp or isnet");
         }
-        self.private_networks()?;
+        self.fetch.private_networks()?;
         Ok(())
     }
 
@@ -412,18 +386,6 @@ impl Config {
             .concurrency
             .get(category.as_str())
             .unwrap_or(&self.queue.default_concurrency)
-    }
-
-    pub fn private_networks(&self) -> anyhow::Result<Vec<IpNet>> {
-        self.fetch
-            .allow_private_networks
-            .iter()
-            .map(|n| {
-                n.parse::<IpNet>()
-                    .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .with_context(|| format!("fetch.allow_private_networks: {n:?} is not a CIDR"))
-            })
-            .collect()
     }
 }
 

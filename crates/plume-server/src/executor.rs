@@ -201,13 +201,12 @@ impl ExecContext {
         bytes: Vec<u8>,
         source: &str,
     ) -> Result<OutputImage, ExecError> {
-        let (kind, width, height) =
-            crate::providers::media::image_info(&bytes).ok_or_else(|| {
-                ExecError::permanent(
-                    "UPSTREAM_ERROR",
-                    format!("{source} returned data that is not a readable image"),
-                )
-            })?;
+        let (kind, width, height) = crate::upload::image_info(&bytes).ok_or_else(|| {
+            ExecError::permanent(
+                "UPSTREAM_ERROR",
+                format!("{source} returned data that is not a readable image"),
+            )
+        })?;
         let key = self.store_output(bytes.into(), kind.ext()).await?;
         Ok(OutputImage {
             key: key.to_string(),

@@ -8,14 +8,57 @@
 //! each of at most `max_redirects` redirects is checked again. Downloads are capped.
 
 use crate::blob::{BlobStore, FileKey};
-use crate::config::Config;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use ipnet::IpNet;
+use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// Hosts whose `https` image URLs tasks may name: `images.example.com` or
+    /// `*.cdn.example.com` (any subdomain).
+    pub allow_hosts: Vec<String>,
+    /// Networks that may be fetched although private, loopback or link-local (CIDR).
+    pub allow_private_networks: Vec<String>,
+    /// Extra PEM root certificates to trust (an internal CA).
+    pub extra_root_certs: Vec<PathBuf>,
+    pub timeout_seconds: u64,
+    pub max_redirects: usize,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            allow_hosts: Vec::new(),
+            allow_private_networks: Vec::new(),
+            extra_root_certs: Vec::new(),
+            timeout_seconds: 30,
+            max_redirects: 3,
+        }
+    }
+}
+
+impl FetchConfig {
+    /// `allow_private_networks` parsed; an entry that is no CIDR or address is an error.
+    pub fn private_networks(&self) -> anyhow::Result<Vec<IpNet>> {
+        self.allow_private_networks
+            .iter()
+            .map(|n| {
+                n.parse::<IpNet>()
+                    .or_else(|_| n.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        anyhow::anyhow!("fetch.allow_private_networks: {n:?} is not a CIDR")
+                    })
+            })
+            .collect()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -127,17 +170,25 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    pub fn new(config: &Config, blobs: Arc<dyn BlobStore>) -> anyhow::Result<Fetcher> {
+    /// `public_base` (and `cdn_base`, when file URLs point at a CDN) say which URLs are this
+    /// server's own files; `max_bytes` caps every download.
+    pub fn new(
+        config: &FetchConfig,
+        public_base: &str,
+        cdn_base: &str,
+        max_bytes: u64,
+        blobs: Arc<dyn BlobStore>,
+    ) -> anyhow::Result<Fetcher> {
         let allow_networks = Arc::new(config.private_networks()?);
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(config.fetch.timeout_seconds))
+            .timeout(Duration::from_secs(config.timeout_seconds))
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("plume-server/", env!("CARGO_PKG_VERSION")))
             .dns_resolver(Arc::new(GuardedResolver {
                 allow: allow_networks.clone(),
             }));
-        for path in &config.fetch.extra_root_certs {
+        for path in &config.extra_root_certs {
             let pem = std::fs::read(path).map_err(|e| {
                 anyhow::anyhow!(
                     "fetch.extra_root_certs: cannot read {}: {e}",
@@ -147,20 +198,18 @@ impl Fetcher {
             builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
         }
         Ok(Fetcher {
-            files_prefix: format!("{}/files/", config.public_base),
-            cdn_prefix: (!config.s3.public_base.is_empty())
-                .then(|| format!("{}/", config.s3.public_base)),
+            files_prefix: format!("{public_base}/files/"),
+            cdn_prefix: (!cdn_base.is_empty()).then(|| format!("{cdn_base}/")),
             blobs,
             client: builder.build()?,
             allow_hosts: config
-                .fetch
                 .allow_hosts
                 .iter()
                 .map(|h| h.trim().to_ascii_lowercase())
                 .collect(),
             allow_networks,
-            max_bytes: config.limits.upload_max_bytes,
-            max_redirects: config.fetch.max_redirects,
+            max_bytes,
+            max_redirects: config.max_redirects,
         })
     }
 

@@ -9,7 +9,8 @@
 //! * [`migrate`]: `migrate` (schema) and `migrate-store` (moving an install between backends);
 //! * [`executor`]: the [`executor::Executor`] trait that categories plug into;
 //! * [`worker`]: leases, retries, deadlines, graceful shutdown;
-//! * [`tasks`], [`accounts`]: the operations behind the endpoints and the admin commands;
+//! * [`tasks`], [`accounts`], [`describe`]: the operations behind the endpoints and the admin
+//!   commands; [`time`]: how times are stored and shown;
 //! * [`upload`], [`fetch`]: checking uploaded images and fetching image URLs safely;
 //! * [`local`]: remove-bg and remove-watermark on this CPU, through `plume-vision`;
 //! * [`providers`]: the upstream executors (Gemini image, Seedream, Veo, Seedance) and describe;
@@ -21,6 +22,7 @@ pub mod blob;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod describe;
 pub mod error;
 pub mod events;
 pub mod executor;
@@ -33,6 +35,7 @@ pub mod providers;
 pub mod retention;
 pub mod service;
 pub mod tasks;
+pub mod time;
 pub mod upload;
 pub mod worker;
 

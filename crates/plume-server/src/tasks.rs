@@ -2,13 +2,14 @@
 //! batch, cancel, upload, and the rendering of a stored task as the contract's JSON.
 
 use crate::blob::FileKey;
-use crate::db::{now_millis, CreateOutcome, InputFile, Millis, NewTask, TaskRecord, Terminal};
+use crate::db::{now_millis, CreateOutcome, InputFile, NewTask, TaskRecord, Terminal};
 use crate::error::ApiError;
 use crate::executor::ExecOutput;
 use crate::service::Service;
+use crate::time::rfc3339;
 use crate::upload::{inspect_image, ImageLimits};
 use bytes::Bytes;
-use plume_core::{validate_content, Category, ErrorCode, TaskStatus};
+use plume_core::{validate_content, Category, ErrorCode, TaskError, TaskStatus, TaskView};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -17,12 +18,6 @@ use std::time::Duration;
 const MAX_TITLE_CHARS: usize = 200;
 const MAX_WIDGET_MAPPING_BYTES: usize = 16 * 1024;
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
-
-pub fn rfc3339(ms: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
 
 /// The failure `code` a terminal status carries when the executor gave none.
 fn default_error_code(status: TaskStatus) -> &'static str {
@@ -374,31 +369,34 @@ impl Service {
         }
     }
 
-    /// A task as the contract's JSON object.
-    pub fn task_json(&self, task: &TaskRecord) -> Value {
+    /// A task as the contract shows it.
+    pub fn task_view(&self, task: &TaskRecord) -> TaskView {
         let error = match task.status {
-            TaskStatus::Failed | TaskStatus::Timeout | TaskStatus::Cancelled => json!({
-                "code": task.error_code.clone().unwrap_or_else(|| default_error_code(task.status).into()),
-                "message": task.error_message.clone().unwrap_or_default(),
+            TaskStatus::Failed | TaskStatus::Timeout | TaskStatus::Cancelled => Some(TaskError {
+                code: task
+                    .error_code
+                    .clone()
+                    .unwrap_or_else(|| default_error_code(task.status).into()),
+                message: task.error_message.clone().unwrap_or_default(),
             }),
-            _ => Value::Null,
+            _ => None,
         };
-        json!({
-            "id": task.id,
-            "category": task.category.as_str(),
-            "type": task.task_type,
-            "status": task.status.code(),
-            "status_text": task.status.name(),
-            "title": task.title,
-            "project_id": task.project_id,
-            "content": self.current_content(task),
-            "result": self.render_result(task),
-            "error": error,
-            "credits_cost": task.credits_cost,
-            "progress": task.progress,
-            "created_at": rfc3339(task.created_at),
-            "started_at": task.started_at.map(rfc3339),
-            "finished_at": task.finished_at.map(rfc3339),
-        })
+        TaskView {
+            id: task.id,
+            category: task.category.as_str().to_string(),
+            task_type: task.task_type,
+            status: i64::from(task.status.code()),
+            status_text: task.status.name().to_string(),
+            title: task.title.clone(),
+            project_id: task.project_id.clone(),
+            content: self.current_content(task),
+            result: self.render_result(task),
+            error,
+            credits_cost: task.credits_cost,
+            progress: task.progress,
+            created_at: rfc3339(task.created_at),
+            started_at: task.started_at.map(rfc3339),
+            finished_at: task.finished_at.map(rfc3339),
+        }
     }
 }

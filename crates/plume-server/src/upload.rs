@@ -116,6 +116,16 @@ pub fn inspect_image(bytes: &[u8], limits: ImageLimits) -> Result<ImageInfo, Str
     })
 }
 
+/// An output image's type (from its bytes) and size (from its header).
+pub fn image_info(bytes: &[u8]) -> Option<(ImageKind, u32, u32)> {
+    let kind = ImageKind::sniff(bytes)?;
+    let format = image::ImageFormat::from_mime_type(kind.mime())?;
+    let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .into_dimensions()
+        .ok()?;
+    Some((kind, w, h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

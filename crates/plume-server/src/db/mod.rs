@@ -74,12 +74,7 @@ pub enum Change {
 /// Changes as they happen, for as long as the stream is held.
 pub type Changes = futures::stream::BoxStream<'static, Change>;
 
-/// Milliseconds since the Unix epoch: how every time is stored.
-pub type Millis = i64;
-
-pub fn now_millis() -> Millis {
-    chrono::Utc::now().timestamp_millis()
-}
+pub use crate::time::{now_millis, Millis};
 
 /// One task as stored.
 #[derive(Debug, Clone, PartialEq)]

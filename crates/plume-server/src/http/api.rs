@@ -1,13 +1,13 @@
 //! `/api/open/*` handlers and the health and metrics endpoints.
 
-use super::{ok, parse_json, AppState, Caller};
+use super::{ok, ok_of, parse_json, AppState, Caller};
 use crate::error::ApiError;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
-use plume_core::{ErrorCode, MAX_WAIT_SECONDS};
+use plume_core::{ErrorCode, TaskView, MAX_WAIT_SECONDS};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -38,7 +38,7 @@ pub async fn create_task(
         "status": task.status.code(),
         "category": task.category.as_str(),
         "credits_cost": task.credits_cost,
-        "created_at": crate::tasks::rfc3339(task.created_at),
+        "created_at": crate::time::rfc3339(task.created_at),
     })))
 }
 
@@ -62,7 +62,7 @@ pub async fn get_task(
         }
     };
     let task = service.get_task(caller.user_id, id, wait).await?;
-    Ok(ok(service.task_json(&task)))
+    Ok(ok_of(&service.task_view(&task)))
 }
 
 pub async fn batch(
@@ -72,9 +72,8 @@ pub async fn batch(
 ) -> Result<Response, ApiError> {
     let ids = query.get("ids").map(String::as_str).unwrap_or("");
     let tasks = service.batch(caller.user_id, ids).await?;
-    Ok(ok(Value::Array(
-        tasks.iter().map(|t| service.task_json(t)).collect(),
-    )))
+    let views: Vec<TaskView> = tasks.iter().map(|t| service.task_view(t)).collect();
+    Ok(ok_of(&views))
 }
 
 pub async fn cancel_task(
@@ -84,7 +83,7 @@ pub async fn cancel_task(
 ) -> Result<Response, ApiError> {
     let id = path_task_id(&id)?;
     let task = service.cancel_task(caller.user_id, id).await?;
-    Ok(ok(service.task_json(&task)))
+    Ok(ok_of(&service.task_view(&task)))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {

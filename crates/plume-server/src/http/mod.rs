@@ -44,6 +44,14 @@ pub fn ok(data: Value) -> Response {
     (StatusCode::OK, Json(Envelope::ok(data))).into_response()
 }
 
+/// A success envelope around anything the wire types serialize.
+pub fn ok_of<T: serde::Serialize>(data: &T) -> Response {
+    match serde_json::to_value(data) {
+        Ok(value) => ok(value),
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
 /// Reads a JSON body within the configured limit: 400 for bad JSON, 413 for too much.
 pub fn parse_json(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,

@@ -17,15 +17,7 @@ pub fn data_uri(bytes: &[u8], mime: &str) -> String {
     format!("data:{mime};base64,{}", b64_encode(bytes))
 }
 
-/// An output image's type (from its bytes) and size (from its header).
-pub fn image_info(bytes: &[u8]) -> Option<(crate::upload::ImageKind, u32, u32)> {
-    let kind = crate::upload::ImageKind::sniff(bytes)?;
-    let format = image::ImageFormat::from_mime_type(kind.mime())?;
-    let (w, h) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
-        .into_dimensions()
-        .ok()?;
-    Some((kind, w, h))
-}
+pub use crate::upload::image_info;
 
 fn boxes(mut data: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
     std::iter::from_fn(move || {

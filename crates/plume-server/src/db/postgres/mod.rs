@@ -854,7 +854,10 @@ mod tests {
         let many: Vec<Change> = (0..5000).map(Change::Task).collect();
         let payloads = encode_changes(&many);
         assert!(payloads.len() > 1 && payloads.iter().all(|p| p.len() <= 7000));
-        let back: Vec<Change> = payloads.iter().flat_map(|p| parse_notification(p)).collect();
+        let back: Vec<Change> = payloads
+            .iter()
+            .flat_map(|p| parse_notification(p))
+            .collect();
         assert_eq!(back, many);
     }
 }
