@@ -3,6 +3,7 @@
 //! `plume-server serve` with no file and no variables must give a working server, so every
 //! field has a default and the file may be empty or absent.
 
+pub use crate::blob::s3::{S3Config, Secret};
 pub use crate::fetch::FetchConfig;
 use anyhow::{bail, Context};
 use plume_core::{Category, PriceTable};
@@ -44,38 +45,6 @@ pub struct Config {
     pub providers: crate::providers::ProvidersConfig,
     /// The local models behind remove-bg and remove-watermark.
     pub models: ModelsConfig,
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct S3Config {
-    /// `http(s)://host:port` of an S3-compatible service (`PLUME_S3_ENDPOINT`); empty means
-    /// AWS itself. Requests use path-style addressing.
-    pub endpoint: String,
-    /// `PLUME_S3_REGION`; default `us-east-1`.
-    pub region: String,
-    /// `AWS_ACCESS_KEY_ID`.
-    pub access_key_id: String,
-    /// `AWS_SECRET_ACCESS_KEY`; never printed.
-    pub secret_access_key: Secret,
-    /// When set, file URLs point here (a CDN in front of the bucket) instead of `/files/` on
-    /// this server: `<public_base>/<key>`.
-    pub public_base: String,
-}
-
-/// A setting that must not reach a log: prints as `<redacted>`.
-#[derive(Clone, Default, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(pub String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "\"\""
-        } else {
-            "<redacted>"
-        })
-    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -49,15 +49,10 @@ pub async fn store(
     tracing::info!(?rows, "database copied");
     let mut files = json!(null);
     if let Some((from_storage, to_storage)) = storage {
-        let open = |url: &str| {
-            let mut c = config.clone();
-            c.storage_url = url.to_string();
-            async move { crate::blob::open(&c).await }
-        };
-        let source = open(&from_storage)
+        let source = crate::blob::open(&from_storage, &config.s3)
             .await
             .with_context(|| format!("--from-storage {from_storage}"))?;
-        let target = open(&to_storage)
+        let target = crate::blob::open(&to_storage, &config.s3)
             .await
             .with_context(|| format!("--to-storage {to_storage}"))?;
         files = copy_files(source.as_ref(), target.as_ref()).await?;

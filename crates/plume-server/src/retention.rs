@@ -41,7 +41,7 @@ pub async fn run(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
-            _ = crate::worker::flipped(&mut stop) => return,
+            _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
 }

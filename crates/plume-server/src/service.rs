@@ -39,7 +39,7 @@ impl Service {
             .merge(crate::providers::executors(&config.providers)?)
             .merge(extra);
         let db = open_database(&config).await?;
-        let blobs = crate::blob::open(&config).await?;
+        let blobs = crate::blob::open(&config.storage_url(), &config.s3).await?;
         let changes = db
             .changes()
             .await

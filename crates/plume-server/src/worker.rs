@@ -22,7 +22,7 @@ pub struct Shutdown {
     pub stop_running: watch::Receiver<bool>,
 }
 
-pub(crate) async fn flipped(rx: &mut watch::Receiver<bool>) {
+async fn flipped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 

@@ -142,17 +142,17 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn check(&self) -> Result<(), BlobError>;
 }
 
-/// Opens the store a storage URL names: `file://PATH` or `s3://BUCKET[/PREFIX]`.
-pub async fn open(config: &crate::config::Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+/// Opens the store a storage URL names: `file://PATH` or `s3://BUCKET[/PREFIX]` (with the
+/// S3 settings).
+pub async fn open(url: &str, s3_config: &s3::S3Config) -> anyhow::Result<Arc<dyn BlobStore>> {
     use anyhow::Context;
-    let url = config.storage_url();
     if let Some(path) = url.strip_prefix("file://") {
         let store = DiskBlobStore::new(path)
             .with_context(|| format!("storage_url: cannot create the file store {path}"))?;
         return Ok(Arc::new(store));
     }
     if let Some(rest) = url.strip_prefix("s3://") {
-        let store = s3::S3BlobStore::new(rest, &config.s3)?;
+        let store = s3::S3BlobStore::new(rest, s3_config)?;
         store.check().await.map_err(|e| {
             anyhow::anyhow!(
                 "storage_url {url}: the bucket cannot be used with these settings \

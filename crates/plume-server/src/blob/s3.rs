@@ -6,12 +6,44 @@
 //! which every S3-compatible service accepts.
 
 use super::*;
-use crate::config::S3Config;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as StorePath;
 use object_store::{ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
+use serde::Deserialize;
 use std::time::Duration;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    /// `http(s)://host:port` of an S3-compatible service (`PLUME_S3_ENDPOINT`); empty means
+    /// AWS itself. Requests use path-style addressing.
+    pub endpoint: String,
+    /// `PLUME_S3_REGION`; default `us-east-1`.
+    pub region: String,
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`; never printed.
+    pub secret_access_key: Secret,
+    /// When set, file URLs point here (a CDN in front of the bucket) instead of `/files/` on
+    /// this server: `<public_base>/<key>`.
+    pub public_base: String,
+}
+
+/// A setting that must not reach a log: prints as `<redacted>`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
+    }
+}
 
 pub struct S3BlobStore {
     store: AmazonS3,
