@@ -15,6 +15,7 @@
 //! [`open`] picks one from a database URL, so callers never learn which they have.
 
 pub mod postgres;
+mod rows;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@
 //! * each node `NOTIFY`s its task changes in batches after they commit ([`PgDatabase::publish`]),
 //!   and `LISTEN`s for the others' ([`PgDatabase::changes`]).
 
+use super::rows::{columns_of, export_row, insert_all, select_all, task_from_row, ReadRow};
 use super::*;
 use futures::StreamExt;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions, PgRow};
@@ -28,6 +29,9 @@ const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Any constant: the advisory lock that keeps two nodes from migrating at once.
 const MIGRATION_LOCK: i64 = 0x706c756d65;
 const CHANNEL: &str = "plume_tasks";
+
+mod notify;
+mod transfer;
 
 pub struct PgDatabase {
     pool: PgPool,
@@ -55,48 +59,22 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
-fn json_col(row: &PgRow, col: &str) -> DbResult<Option<Value>> {
-    let v: Option<Json<Value>> = row.try_get(col).map_err(db_err)?;
-    Ok(v.map(|j| j.0))
+impl ReadRow for PgRow {
+    fn int(&self, column: &str) -> DbResult<Option<i64>> {
+        self.try_get(column).map_err(db_err)
+    }
+    fn text(&self, column: &str) -> DbResult<Option<String>> {
+        self.try_get(column).map_err(db_err)
+    }
+    /// JSON is stored as JSONB.
+    fn json(&self, column: &str) -> DbResult<Option<Value>> {
+        let v: Option<Json<Value>> = self.try_get(column).map_err(db_err)?;
+        Ok(v.map(|j| j.0))
+    }
 }
 
 fn json_bind(v: &Option<Value>) -> Option<Json<&Value>> {
     v.as_ref().map(Json)
-}
-
-fn task_from_row(row: &PgRow) -> DbResult<TaskRecord> {
-    let get_i64 = |c: &str| row.try_get::<i64, _>(c).map_err(db_err);
-    let category: String = row.try_get("category").map_err(db_err)?;
-    let status = get_i64("status")?;
-    Ok(TaskRecord {
-        id: get_i64("id")?,
-        user_id: get_i64("user_id")?,
-        category: Category::parse(&category)
-            .ok_or_else(|| DbError::other(format!("unknown category {category}")))?,
-        task_type: row.try_get("task_type").map_err(db_err)?,
-        title: row.try_get("title").map_err(db_err)?,
-        project_id: row.try_get("project_id").map_err(db_err)?,
-        widget_mapping: json_col(row, "widget_mapping")?,
-        content: json_col(row, "content")?.unwrap_or(Value::Null),
-        status: TaskStatus::from_code(status)
-            .ok_or_else(|| DbError::other(format!("unknown status {status}")))?,
-        progress: get_i64("progress")?,
-        output: json_col(row, "output")?,
-        error_code: row.try_get("error_code").map_err(db_err)?,
-        error_message: row.try_get("error_message").map_err(db_err)?,
-        credits_cost: get_i64("credits_cost")?,
-        upstream_job: json_col(row, "upstream_job")?,
-        input_files: json_col(row, "input_files")?
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(|e| DbError::other(format!("column input_files: {e}")))?
-            .unwrap_or_default(),
-        attempts: get_i64("attempts")?,
-        created_at: get_i64("created_at")?,
-        started_at: row.try_get("started_at").map_err(db_err)?,
-        finished_at: row.try_get("finished_at").map_err(db_err)?,
-        deadline_at: get_i64("deadline_at")?,
-    })
 }
 
 async fn write_entry(
@@ -654,34 +632,11 @@ impl Database for PgDatabase {
     }
 
     async fn changes(&self) -> DbResult<Option<Changes>> {
-        let mut listener = PgListener::connect_with(&self.pool).await.map_err(db_err)?;
-        listener.listen(CHANNEL).await.map_err(db_err)?;
-        // PgListener reconnects (and re-LISTENs) by itself on the next recv after a lost
-        // connection; what was sent meanwhile is missed, which waiters' re-reads cover.
-        let stream = futures::stream::unfold(listener, |mut listener| async move {
-            loop {
-                match listener.recv().await {
-                    Ok(n) => return Some((parse_notification(n.payload()), listener)),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "task notifications interrupted; reconnecting");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        })
-        .flat_map(futures::stream::iter);
-        Ok(Some(stream.boxed()))
+        self.listen().await.map(Some)
     }
 
     async fn publish(&self, changes: &[Change]) -> DbResult<()> {
-        let payloads = encode_changes(changes);
-        sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::TEXT[]) AS p")
-            .bind(CHANNEL)
-            .bind(&payloads)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        self.notify(changes).await
     }
 
     async fn take_rate_token(
@@ -718,146 +673,10 @@ impl Database for PgDatabase {
     }
 
     async fn export(&self) -> DbResult<Export> {
-        let mut export = Export::default();
-        for (table, columns) in TABLES {
-            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-            let rows = sqlx::query(&format!(
-                "SELECT {} FROM {table} ORDER BY {}",
-                names.join(", "),
-                names[0]
-            ))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let mut map = serde_json::Map::new();
-                for (name, column) in columns.iter() {
-                    let value = match column {
-                        Column::Int => row
-                            .try_get::<Option<i64>, _>(*name)
-                            .map_err(db_err)?
-                            .map(Value::from),
-                        Column::Text => row
-                            .try_get::<Option<String>, _>(*name)
-                            .map_err(db_err)?
-                            .map(Value::from),
-                        Column::Json => json_col(row, name)?,
-                    };
-                    map.insert(name.to_string(), value.unwrap_or(Value::Null));
-                }
-                out.push(map);
-            }
-            export.tables.push((table, out));
-        }
-        Ok(export)
+        self.export_all().await
     }
 
     async fn import(&self, export: &Export) -> DbResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        sqlx::query("LOCK TABLE users IN EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if users > 0 {
-            return Err(DbError::other("the target database is not empty"));
-        }
-        for (table, rows) in &export.tables {
-            let columns = TABLES
-                .iter()
-                .find(|(t, _)| t == table)
-                .map(|(_, c)| *c)
-                .ok_or_else(|| DbError::other(format!("unknown table {table}")))?;
-            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-            let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                names.join(", "),
-                marks.join(", ")
-            );
-            for row in rows {
-                let mut query = sqlx::query(&sql);
-                for (name, column) in columns.iter() {
-                    let value = row.get(*name).filter(|v| !v.is_null());
-                    query = match column {
-                        Column::Int => query.bind(value.and_then(Value::as_i64)),
-                        Column::Text => query.bind(value.and_then(Value::as_str).map(String::from)),
-                        Column::Json => query.bind(value.map(|v| Json(v.clone()))),
-                    };
-                }
-                query.execute(&mut *tx).await.map_err(db_err)?;
-            }
-            if columns[0].0 == "id" {
-                // Ids were kept: the next one the sequence gives must come after them.
-                sqlx::query(&format!(
-                    "SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST((SELECT MAX(id) FROM {table}), 1))"
-                ))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            }
-        }
-        tx.commit().await.map_err(db_err)
-    }
-}
-
-/// NOTIFY payloads carrying `changes`: space-separated `t:<task id>` and `w:<category>`,
-/// each payload under PostgreSQL's 8000-byte limit.
-fn encode_changes(changes: &[Change]) -> Vec<String> {
-    let mut payloads = vec![String::new()];
-    for change in changes {
-        let token = match change {
-            Change::Task(id) => format!("t:{id}"),
-            Change::Work(category) => format!("w:{}", category.as_str()),
-        };
-        let last = payloads.last_mut().expect("never empty");
-        if last.len() + token.len() + 1 > 7000 {
-            payloads.push(token);
-        } else {
-            if !last.is_empty() {
-                last.push(' ');
-            }
-            last.push_str(&token);
-        }
-    }
-    payloads.retain(|p| !p.is_empty());
-    payloads
-}
-
-/// The changes a payload of [`encode_changes`] carries; unknown tokens are skipped.
-fn parse_notification(payload: &str) -> Vec<Change> {
-    payload
-        .split(' ')
-        .filter_map(|token| match token.split_once(':') {
-            Some(("t", id)) => id.parse().ok().map(Change::Task),
-            Some(("w", category)) => Category::parse(category).map(Change::Work),
-            _ => None,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notifications_round_trip_in_bounded_payloads() {
-        let changes = vec![Change::Task(7), Change::Work(Category::RemoveBg)];
-        let payloads = encode_changes(&changes);
-        assert_eq!(payloads, vec!["t:7 w:remove-bg".to_string()]);
-        assert_eq!(parse_notification(&payloads[0]), changes);
-        assert!(parse_notification("garbage t:x w:nope").is_empty());
-        let many: Vec<Change> = (0..5000).map(Change::Task).collect();
-        let payloads = encode_changes(&many);
-        assert!(payloads.len() > 1 && payloads.iter().all(|p| p.len() <= 7000));
-        let back: Vec<Change> = payloads
-            .iter()
-            .flat_map(|p| parse_notification(p))
-            .collect();
-        assert_eq!(back, many);
+        self.import_all(export).await
     }
 }

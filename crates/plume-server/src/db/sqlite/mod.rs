@@ -6,6 +6,7 @@
 //! instead of failing with a snapshot conflict. Reads use their own small pool and never
 //! block on writers. `synchronous = FULL`: a committed ledger entry survives power loss.
 
+use super::rows::{columns_of, export_row, insert_all, select_all, task_from_row, ReadRow};
 use super::*;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -17,6 +18,8 @@ use std::time::Duration;
 const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: i64 = 2;
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+mod transfer;
 
 pub struct SqliteDatabase {
     read: SqlitePool,
@@ -46,45 +49,22 @@ fn input_files_text(files: &[InputFile]) -> Option<String> {
     (!files.is_empty()).then(|| serde_json::to_string(files).unwrap_or_default())
 }
 
-fn json_col(row: &SqliteRow, col: &str) -> DbResult<Option<Value>> {
-    let text: Option<String> = row.try_get(col).map_err(db_err)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|e| DbError::other(format!("column {col}: {e}"))))
-        .transpose()
-}
-
-fn task_from_row(row: &SqliteRow) -> DbResult<TaskRecord> {
-    let get_i64 = |c: &str| row.try_get::<i64, _>(c).map_err(db_err);
-    let category: String = row.try_get("category").map_err(db_err)?;
-    let status = get_i64("status")?;
-    Ok(TaskRecord {
-        id: get_i64("id")?,
-        user_id: get_i64("user_id")?,
-        category: Category::parse(&category)
-            .ok_or_else(|| DbError::other(format!("unknown category {category}")))?,
-        task_type: row.try_get("task_type").map_err(db_err)?,
-        title: row.try_get("title").map_err(db_err)?,
-        project_id: row.try_get("project_id").map_err(db_err)?,
-        widget_mapping: json_col(row, "widget_mapping")?,
-        content: json_col(row, "content")?.unwrap_or(Value::Null),
-        status: TaskStatus::from_code(status)
-            .ok_or_else(|| DbError::other(format!("unknown status {status}")))?,
-        progress: get_i64("progress")?,
-        output: json_col(row, "output")?,
-        error_code: row.try_get("error_code").map_err(db_err)?,
-        error_message: row.try_get("error_message").map_err(db_err)?,
-        credits_cost: get_i64("credits_cost")?,
-        upstream_job: json_col(row, "upstream_job")?,
-        input_files: json_col(row, "input_files")?
-            .map(serde_json::from_value)
+impl ReadRow for SqliteRow {
+    fn int(&self, column: &str) -> DbResult<Option<i64>> {
+        self.try_get(column).map_err(db_err)
+    }
+    fn text(&self, column: &str) -> DbResult<Option<String>> {
+        self.try_get(column).map_err(db_err)
+    }
+    /// JSON is stored as TEXT.
+    fn json(&self, column: &str) -> DbResult<Option<Value>> {
+        self.text(column)?
+            .map(|t| {
+                serde_json::from_str(&t)
+                    .map_err(|e| DbError::other(format!("column {column}: {e}")))
+            })
             .transpose()
-            .map_err(|e| DbError::other(format!("column input_files: {e}")))?
-            .unwrap_or_default(),
-        attempts: get_i64("attempts")?,
-        created_at: get_i64("created_at")?,
-        started_at: row.try_get("started_at").map_err(db_err)?,
-        finished_at: row.try_get("finished_at").map_err(db_err)?,
-        deadline_at: get_i64("deadline_at")?,
-    })
+    }
 }
 
 /// Appends one ledger entry inside the caller's transaction. A task's entry of a kind that
@@ -629,81 +609,10 @@ impl Database for SqliteDatabase {
     }
 
     async fn export(&self) -> DbResult<Export> {
-        let mut export = Export::default();
-        for (table, columns) in TABLES {
-            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-            let rows = sqlx::query(&format!(
-                "SELECT {} FROM {table} ORDER BY {}",
-                names.join(", "),
-                names[0]
-            ))
-            .fetch_all(&self.read)
-            .await
-            .map_err(db_err)?;
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let mut map = serde_json::Map::new();
-                for (name, column) in columns.iter() {
-                    let value = match column {
-                        Column::Int => row
-                            .try_get::<Option<i64>, _>(*name)
-                            .map_err(db_err)?
-                            .map(Value::from),
-                        Column::Text => row
-                            .try_get::<Option<String>, _>(*name)
-                            .map_err(db_err)?
-                            .map(Value::from),
-                        Column::Json => json_col(row, name)?,
-                    };
-                    map.insert(name.to_string(), value.unwrap_or(Value::Null));
-                }
-                out.push(map);
-            }
-            export.tables.push((table, out));
-        }
-        Ok(export)
+        self.export_all().await
     }
 
     async fn import(&self, export: &Export) -> DbResult<()> {
-        let mut tx = self
-            .write
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
-        if users > 0 {
-            return Err(DbError::other("the target database is not empty"));
-        }
-        for (table, rows) in &export.tables {
-            let columns = TABLES
-                .iter()
-                .find(|(t, _)| t == table)
-                .map(|(_, c)| *c)
-                .ok_or_else(|| DbError::other(format!("unknown table {table}")))?;
-            let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
-            let marks: Vec<String> = (1..=names.len()).map(|i| format!("?{i}")).collect();
-            let sql = format!(
-                "INSERT INTO {table} ({}) VALUES ({})",
-                names.join(", "),
-                marks.join(", ")
-            );
-            for row in rows {
-                let mut query = sqlx::query(&sql);
-                for (name, column) in columns.iter() {
-                    let value = row.get(*name).unwrap_or(&Value::Null);
-                    query = match (column, value) {
-                        (_, Value::Null) => query.bind(None::<String>),
-                        (Column::Int, v) => query.bind(v.as_i64()),
-                        (Column::Text, v) => query.bind(v.as_str().map(String::from)),
-                        (Column::Json, v) => query.bind(v.to_string()),
-                    };
-                }
-                query.execute(&mut *tx).await.map_err(db_err)?;
-            }
-        }
-        tx.commit().await.map_err(db_err)
+        self.import_all(export).await
     }
 }
