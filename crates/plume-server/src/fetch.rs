@@ -279,8 +279,33 @@ impl Fetcher {
 
     /// Checks a URL when a task is created: own files must exist, other URLs must pass the
     /// policy. Names are resolved only at fetch time.
+    /// The key of a file in our store that `url` names: one of our own file URLs, or any
+    /// http(s) URL whose path ends in `/files/<key>` for a key of ours that exists (the same
+    /// file under another node's address, an old public base, a proxy prefix). Such a URL is
+    /// read from the store, never fetched, so it cannot reach the network; keys carry 128
+    /// random bits, so naming one means having been given it.
+    pub async fn stored_key(&self, url: &str) -> Option<Result<FileKey, FetchError>> {
+        if let Some(own) = self.own_key(url) {
+            return Some(own);
+        }
+        let parsed = Url::parse(url).ok()?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return None;
+        }
+        let path = parsed.path();
+        let rest = &path[path.rfind("/files/")? + "/files/".len()..];
+        let key = FileKey::parse(rest).ok()?;
+        if !(rest.starts_with("uploads/") || rest.starts_with("results/")) {
+            return None;
+        }
+        match self.blobs.head(&key).await {
+            Ok(Some(_)) => Some(Ok(key)),
+            _ => None,
+        }
+    }
+
     pub async fn check(&self, url: &str) -> Result<(), FetchError> {
-        if let Some(key) = self.own_key(url) {
+        if let Some(key) = self.stored_key(url).await {
             let key = key?;
             return match self.blobs.head(&key).await {
                 Ok(Some(_)) => Ok(()),
@@ -317,7 +342,7 @@ impl Fetcher {
 
     /// Reads the image at `url`, at most the upload limit.
     pub async fn fetch(&self, url: &str) -> Result<Bytes, FetchError> {
-        if let Some(key) = self.own_key(url) {
+        if let Some(key) = self.stored_key(url).await {
             let key = key?;
             return match self.blobs.read(&key, self.max_bytes).await {
                 Ok(Some(bytes)) => Ok(bytes),

@@ -125,7 +125,7 @@ impl Service {
             title,
             project_id,
             widget_mapping,
-            input_files: self.own_inputs(content),
+            input_files: self.own_inputs(content).await,
             content: content.clone(),
             credits_cost: i64::try_from(cost).map_err(ApiError::internal)?,
             idempotency,
@@ -278,7 +278,7 @@ impl Service {
 
     /// The strings in `content` that are this server's own file URLs, by JSON pointer: kept
     /// as keys, so a queued task still finds its input after the public base changes.
-    fn own_inputs(&self, content: &Value) -> Vec<InputFile> {
+    async fn own_inputs(&self, content: &Value) -> Vec<InputFile> {
         fn walk(value: &Value, pointer: &mut String, found: &mut dyn FnMut(&str, &str)) {
             match value {
                 Value::String(s) => found(pointer, s),
@@ -302,15 +302,21 @@ impl Service {
                 _ => {}
             }
         }
-        let mut files = Vec::new();
+        let mut strings = Vec::new();
         walk(content, &mut String::new(), &mut |pointer, text| {
-            if let Some(Ok(key)) = self.fetcher.own_key(text) {
+            if text.contains("/files/") {
+                strings.push((pointer.to_string(), text.to_string()));
+            }
+        });
+        let mut files = Vec::new();
+        for (pointer, text) in strings {
+            if let Some(Ok(key)) = self.fetcher.stored_key(&text).await {
                 files.push(InputFile {
-                    pointer: pointer.to_string(),
+                    pointer,
                     key: key.to_string(),
                 });
             }
-        });
+        }
         files
     }
 

@@ -12,13 +12,11 @@ use std::time::{Duration, Instant};
 const FAST_QUEUE: &str =
     "[queue]\nlease_seconds = 1.0\npoll_interval_ms = 200\nretry_backoff_ms = 50\ndefault_concurrency = 4\n";
 
-/// Two nodes behind one public address (A's, standing in for the load balancer's), as
-/// docs/DEPLOYMENT.md sets them up.
+/// Two nodes on one database and bucket, each with nothing but the shared settings (so each
+/// has its own public base: a file URL of one is still recognised by the other).
 async fn two_nodes(b_env: &[(&str, &str)]) -> (Server, Server) {
     let a = Server::start_on(Kind::Postgres, FAST_QUEUE, &[]).await;
-    let mut env = vec![("PLUME_PUBLIC_BASE", a.base.as_str())];
-    env.extend_from_slice(b_env);
-    let b = a.start_sibling(FAST_QUEUE, &env).await;
+    let b = a.start_sibling(FAST_QUEUE, b_env).await;
     (a, b)
 }
 
