@@ -473,3 +473,76 @@ async fn a_database_that_goes_away_fails_requests_with_503_and_loses_nothing() {
         "the refused create charged nothing"
     );
 }
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_says_so() {
+    let backend = Backend::new(Kind::Postgres).await;
+    let url = backend.database_url.clone().unwrap();
+    for _ in 0..2 {
+        // Twice: the second run finds the schema up to date.
+        let out = std::process::Command::new(real_server_bin())
+            .arg("migrate")
+            .env("PLUME_DATABASE_URL", &url)
+            .env_remove("PLUME_CONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["schema"], "up to date", "{report}");
+    }
+    let out = std::process::Command::new(real_server_bin())
+        .arg("migrate")
+        .env("PLUME_DATABASE_URL", "postgres://postgres@127.0.0.1:1/none")
+        .env_remove("PLUME_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("PLUME_DATABASE_URL"), "{stderr}");
+}
+
+#[tokio::test]
+async fn with_a_cdn_base_file_urls_point_at_the_cdn_and_nothing_touches_local_disk() {
+    let cdn = "https://cdn.example.com/plume";
+    let config = format!("{FAST_QUEUE}[s3]\npublic_base = \"{cdn}/\"\n");
+    let s = Server::start_on(Kind::Postgres, &config, &[]).await;
+    let u = s.user(100);
+    let (status, up) = s.upload(&u.key, png(8, 8), "a.png").await;
+    assert_eq!(status, 200, "{up}");
+    let url = up["data"]["file_url"].as_str().unwrap();
+    assert!(url.starts_with(&format!("{cdn}/uploads/")), "{url}");
+    // The CDN URL is known as our own file: accepted, read from the bucket, never fetched.
+    let (status, created) = s
+        .create(
+            &u.key,
+            &json!({"category": "remove-bg", "content": {"imageUrls": [url]}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["data"]["id"].as_i64().unwrap();
+    let done = s.wait_terminal(&u.key, id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], 3, "{done}");
+    let result = done["result"]["imageUrl"].as_str().unwrap();
+    assert!(
+        result.starts_with(&format!("{cdn}/results/{id}/")),
+        "{result}"
+    );
+    // /files/ on the node still serves the same object.
+    let key = result.strip_prefix(&format!("{cdn}/")).unwrap();
+    let r = s
+        .http
+        .get(s.url(&format!("/files/{key}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        !s.data_dir().exists(),
+        "PostgreSQL + S3 write nothing under the data folder"
+    );
+}
