@@ -366,8 +366,25 @@ pub async fn cancel(settings: &Settings, task_id: i64, remote: bool) -> Output {
     (out, true)
 }
 
-pub fn jobs(settings: &Settings) -> Output {
+/// `plume jobs`: the watched tasks and the poller. `revived` says whether this command
+/// already restarted a dead poller (and how that went).
+pub fn jobs(
+    settings: &Settings,
+    ensure_poller: bool,
+    revived: Option<Result<u32, String>>,
+) -> Output {
     let store = Store::new(settings.media_dir());
+    if ensure_poller {
+        if let Some(Err(e)) = &revived {
+            return fail("POLLER_ERROR", e.clone());
+        }
+        if settings.api_key.is_none() && !store.jobs().is_empty() {
+            return fail(
+                "NOT_CONFIGURED",
+                "no PLUME_API_KEY: the poller cannot query the server",
+            );
+        }
+    }
     let pid = poller::running_pid(&store).ok().flatten();
     let list: Vec<Value> = store
         .jobs()
@@ -379,7 +396,8 @@ pub fn jobs(settings: &Settings) -> Output {
         })
         .collect();
     (
-        json!({"success": true, "poller_running": pid.is_some(), "poller_pid": pid, "jobs": list}),
+        json!({"success": true, "poller_running": pid.is_some(), "poller_pid": pid,
+               "poller_started": matches!(revived, Some(Ok(_))), "jobs": list}),
         true,
     )
 }

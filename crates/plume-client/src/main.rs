@@ -96,7 +96,15 @@ enum Command {
         remote: bool,
     },
     /// List watched tasks and whether the poller runs.
-    Jobs,
+    ///
+    /// Every plume command restarts a poller that died while tasks were watched; run
+    /// `plume jobs --ensure-poller` at login or boot (a systemd user unit, cron @reboot) so
+    /// results finished while the machine was down are delivered without a new task.
+    Jobs {
+        /// Start the poller if jobs wait and none runs; exit 1 if it cannot be started.
+        #[arg(long)]
+        ensure_poller: bool,
+    },
     /// Poll a task in the foreground and download its result (for debugging).
     Poll {
         #[arg(long)]
@@ -204,6 +212,22 @@ fn main() -> ExitCode {
             return print(commands::fail("CONFIG_ERROR", format!("{e:#}")));
         }
     };
+    // A poller that died (reboot, OOM, kill -9) comes back with the next command.
+    let mut revived = None;
+    if !matches!(cli.command, Command::Poller) && settings.api_key.is_some() {
+        let store = store::Store::new(settings.media_dir());
+        match poller::revive(&store) {
+            Ok(Some(pid)) => {
+                eprintln!("plume: the background poller was not running; restarted it (pid {pid})");
+                revived = Some(Ok(pid));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("plume: cannot restart the background poller: {e:#}");
+                revived = Some(Err(format!("{e:#}")));
+            }
+        }
+    }
     runtime.block_on(async move {
         match cli.command {
             Command::CheckConfig { verify } => {
@@ -304,7 +328,9 @@ fn main() -> ExitCode {
             Command::Cancel { task_id, remote } => {
                 print(commands::cancel(&settings, task_id, remote).await)
             }
-            Command::Jobs => print(commands::jobs(&settings)),
+            Command::Jobs { ensure_poller } => {
+                print(commands::jobs(&settings, ensure_poller, revived))
+            }
             Command::Poll {
                 task_id,
                 interval,

@@ -51,6 +51,16 @@ pub fn running_pid(store: &Store) -> Result<Option<u32>> {
     Ok(Some(text.trim().parse().unwrap_or(0)))
 }
 
+/// Starts the poller when jobs wait and none runs (it died: a reboot, an OOM kill, `kill -9`);
+/// `Some(pid)` when it started one. Every `plume` command calls this, so the next command
+/// after a reboot brings delivery back; `plume jobs --ensure-poller` does it on purpose.
+pub fn revive(store: &Store) -> Result<Option<u32>> {
+    if store.jobs().is_empty() || running_pid(store)?.is_some() {
+        return Ok(None);
+    }
+    ensure_running(store).map(Some)
+}
+
 /// Starts the poller unless one runs; returns its pid.
 pub fn ensure_running(store: &Store) -> Result<u32> {
     if let Some(pid) = running_pid(store)? {

@@ -246,7 +246,14 @@ async fn kill_nine_of_the_poller_loses_nothing_and_sends_nothing_twice() {
         .status()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.ok(&["jobs"])["poller_running"], false);
+    // The next plume command finds jobs and no poller, and starts one (a reboot, an OOM kill
+    // and kill -9 look the same); without it, delivery would wait for the next register.
+    let jobs = c.ok(&["jobs", "--ensure-poller"]);
+    assert_eq!(jobs["poller_started"], true, "{jobs}");
+    assert_eq!(jobs["poller_running"], true, "{jobs}");
+    assert_ne!(jobs["poller_pid"], serde_json::json!(pid), "{jobs}");
+    let again = c.ok(&["jobs", "--ensure-poller"]);
+    assert_eq!(again["poller_started"], false, "one poller: {again}");
     let extra = c.ok(&["create", "--category", "Banana2", "--prompt", "sleep=100"])["task_id"]
         .as_i64()
         .unwrap();
