@@ -86,7 +86,15 @@ pub fn ensure_running(store: &Store) -> Result<u32> {
                 .map_err(std::io::Error::from)
         });
     }
-    let child = cmd.spawn().context("cannot start the background poller")?;
+    let mut child = cmd.spawn().context("cannot start the background poller")?;
+    // Wait (briefly) until it holds the lock, so what we report next is true.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while std::time::Instant::now() < deadline {
+        if running_pid(store)?.is_some() || child.try_wait()?.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
     Ok(child.id())
 }
 
