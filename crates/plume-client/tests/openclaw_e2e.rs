@@ -24,11 +24,16 @@ struct OpenClaw {
 
 impl OpenClaw {
     fn new(telegram_root: &str) -> OpenClaw {
-        let extra = std::env::var("PLUME_OPENCLAW_PATH").expect("PLUME_OPENCLAW_PATH must name the folders of node and openclaw; run scripts/test-openclaw");
         let plume_dir = PathBuf::from(env!("CARGO_BIN_EXE_plume"))
             .parent()
             .unwrap()
             .to_path_buf();
+        OpenClaw::with_plume_in(telegram_root, &plume_dir)
+    }
+
+    /// OpenClaw whose PATH finds `plume` in `plume_dir` (and nowhere else).
+    fn with_plume_in(telegram_root: &str, plume_dir: &Path) -> OpenClaw {
+        let extra = std::env::var("PLUME_OPENCLAW_PATH").expect("PLUME_OPENCLAW_PATH must name the folders of node and openclaw; run scripts/test-openclaw");
         let home = TempDir::new("plume-openclaw");
         let gateway_port = free_port();
         let oc = OpenClaw {
@@ -307,4 +312,122 @@ async fn results_reach_telegram_once_through_the_real_cli() {
     assert_eq!(sent[3].chat_id, "4244");
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(telegram.sent().len(), 4, "nothing was sent twice");
+}
+
+/// The wheel `scripts/package-plume` builds gives a machine without Rust a working `plume`:
+/// installed the way OpenClaw's `uv` install kind does it (`uv tool install plume-cli`, the
+/// local wheel folder standing in for PyPI) and with pip, it runs, and OpenClaw finds it.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the real openclaw CLI and the packaged wheel: run scripts/test-openclaw"]
+async fn the_wheel_gives_openclaw_a_working_plume() {
+    let wheels = std::env::var("PLUME_TEST_WHEEL_DIR")
+        .expect("PLUME_TEST_WHEEL_DIR: run scripts/test-openclaw");
+    let uv = std::env::var("PLUME_TEST_UV").expect("PLUME_TEST_UV: run scripts/test-openclaw");
+    let tmp = TempDir::new("plume-wheel");
+    let out = Command::new(&uv)
+        .args([
+            "tool",
+            "install",
+            "--offline",
+            "--find-links",
+            &wheels,
+            "plume-cli",
+        ])
+        .env("UV_TOOL_DIR", tmp.0.join("tools"))
+        .env("UV_TOOL_BIN_DIR", tmp.0.join("bin"))
+        .env("UV_CACHE_DIR", tmp.0.join("cache"))
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "uv: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let venv = tmp.0.join("venv");
+    let ok = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = Command::new(venv.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            "--no-index",
+            "--find-links",
+            &wheels,
+            "plume-cli",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pip: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let home = tmp.0.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    for plume in [tmp.0.join("bin/plume"), venv.join("bin/plume")] {
+        let run = |args: &[&str], key: Option<&str>| {
+            let mut cmd = Command::new(&plume);
+            cmd.args(args)
+                .env_clear()
+                .env("HOME", &home)
+                .env("PATH", "/usr/bin:/bin");
+            if let Some(key) = key {
+                cmd.env("PLUME_API_KEY", key);
+            }
+            cmd.output().unwrap()
+        };
+        let version = run(&["--version"], None);
+        assert!(version.status.success());
+        assert!(
+            String::from_utf8_lossy(&version.stdout).contains(env!("CARGO_PKG_VERSION")),
+            "{}",
+            String::from_utf8_lossy(&version.stdout)
+        );
+        let unset = run(&["check-config"], None);
+        assert_eq!(
+            String::from_utf8_lossy(&unset.stdout).trim(),
+            "NOT_CONFIGURED"
+        );
+        let set = run(&["check-config"], Some("plume_sk_wheel"));
+        assert_eq!(String::from_utf8_lossy(&set.stdout).trim(), "CONFIGURED");
+    }
+
+    let telegram = FakeTelegram::start().await;
+    let oc = OpenClaw::with_plume_in(&telegram.api_root, &tmp.0.join("bin"));
+    let skill = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skill/plume-image");
+    let out = oc
+        .command("openclaw")
+        .args(["skills", "install"])
+        .arg(&skill)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    oc.write_config(
+        &telegram.api_root,
+        Some(("plume_sk_wheel", "http://127.0.0.1:9")),
+    );
+    let out = oc
+        .command("openclaw")
+        .args(["skills", "info", "plume-image", "--json"])
+        .output()
+        .unwrap();
+    let info: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(
+        info["missing"]["bins"],
+        json!([]),
+        "plume from the wheel: {info}"
+    );
+    assert_eq!(info["eligible"], true, "{info}");
 }
