@@ -361,6 +361,8 @@ async fn unavailable_categories_charge_nothing() {
     assert_eq!(s.balance(&u)["balance"], 500);
     let ready = s.readyz().await;
     assert_eq!(ready["data"]["ready"], true);
+    assert_eq!(ready["data"]["database"], "ok");
+    assert_eq!(ready["data"]["storage"], "ok");
     assert_eq!(ready["data"]["categories"]["Banana2"], "ready");
     assert!(ready["data"]["categories"]["veo"]
         .as_str()

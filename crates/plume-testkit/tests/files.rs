@@ -158,6 +158,12 @@ async fn a_store_that_refuses_writes_answers_upload_failed() {
         0,
         "no partial file left"
     );
+    // A store that cannot be used makes the node not ready.
+    std::fs::remove_dir_all(s.data_dir().join("files/.tmp")).unwrap();
+    let r = s.http.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_ne!(body["error"]["details"]["storage"], "ok", "{body}");
 }
 
 #[tokio::test]

@@ -165,6 +165,7 @@ pub async fn healthz() -> Response {
 
 pub async fn readyz(State(service): State<AppState>) -> Response {
     let database = service.db.ping().await;
+    let storage = service.blobs.check().await;
     let categories: serde_json::Map<String, Value> = plume_core::Category::ALL
         .into_iter()
         .map(|c| {
@@ -175,12 +176,14 @@ pub async fn readyz(State(service): State<AppState>) -> Response {
             (c.as_str().to_string(), Value::String(state))
         })
         .collect();
+    let ready = database.is_ok() && storage.is_ok();
     let data = json!({
-        "ready": database.is_ok(),
+        "ready": ready,
         "database": database.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "storage": storage.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
         "categories": categories,
     });
-    if database.is_ok() {
+    if ready {
         ok(data)
     } else {
         (
