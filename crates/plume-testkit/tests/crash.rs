@@ -38,7 +38,7 @@ async fn kill_nine_then_restart_settles_every_task_once() {
     ids.push(veo);
     // Wait until tasks are running upstream, then kill the server without warning.
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    let saved_before_kill: Vec<i64> = loop {
         let (_, b) = s
             .get(
                 &u.key,
@@ -51,18 +51,20 @@ async fn kill_nine_then_restart_settles_every_task_once() {
                 ),
             )
             .await;
-        let running = b["data"]
+        // Running upstream with the job id saved (the executor reports 10 % right after).
+        let saved: Vec<i64> = b["data"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|t| t["status"] == 2 && t["progress"] == 10)
-            .count();
-        if running >= 2 {
-            break;
+            .map(|t| t["id"].as_i64().unwrap())
+            .collect();
+        if saved.len() >= 2 {
+            break saved;
         }
         assert!(Instant::now() < deadline, "tasks never started: {b}");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    };
     s.kill9();
     let mid = s.balance(&u);
     assert_eq!(
@@ -83,10 +85,19 @@ async fn kill_nine_then_restart_settles_every_task_once() {
             assert_eq!(status, 3, "{t}");
         }
     }
-    // Each upstream job was submitted exactly once, across the crash.
+    // A job whose id was saved before the crash is resumed, never submitted again. A task
+    // killed between submitting and saving its job id (a window no server can close without
+    // the upstream's help) may submit once more, never more.
     for id in ids.iter().filter(|id| **id != ids[3] && **id != ids[4]) {
         let log = std::fs::read_to_string(s.dir.0.join(id.to_string())).unwrap();
-        assert_eq!(log.lines().count(), 1, "task {id} submitted {log:?}");
+        if saved_before_kill.contains(id) {
+            assert_eq!(log.lines().count(), 1, "task {id} submitted {log:?}");
+        } else {
+            assert!(
+                (1..=2).contains(&log.lines().count()),
+                "task {id} submitted {log:?}"
+            );
+        }
     }
     let b = s.balance(&u);
     let reserve = b["ledger"]["reserve"].as_i64().unwrap();
