@@ -47,6 +47,33 @@ impl OpenClaw {
         oc
     }
 
+    /// `openclaw skills install skill/plume-image`, which must succeed.
+    fn install_skill(&self) {
+        let skill = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skill/plume-image");
+        let out = self
+            .command("openclaw")
+            .args(["skills", "install"])
+            .arg(&skill)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `openclaw skills info plume-image --json`.
+    fn skill_info(&self) -> Value {
+        let out = self
+            .command("openclaw")
+            .args(["skills", "info", "plume-image", "--json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)))
+    }
+
     fn state(&self) -> PathBuf {
         self.home.0.join(".openclaw")
     }
@@ -156,28 +183,8 @@ fn wait_sent(
 async fn the_skill_is_eligible_once_the_key_is_configured() {
     let telegram = FakeTelegram::start().await;
     let oc = OpenClaw::new(&telegram.api_root);
-    let skill = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skill/plume-image");
-    let out = oc
-        .command("openclaw")
-        .args(["skills", "install"])
-        .arg(&skill)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info = |oc: &OpenClaw| -> Value {
-        let out = oc
-            .command("openclaw")
-            .args(["skills", "info", "plume-image", "--json"])
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)))
-    };
-    let before = info(&oc);
+    oc.install_skill();
+    let before = oc.skill_info();
     assert_eq!(before["eligible"], false, "{before}");
     assert_eq!(before["missing"]["env"], json!(["PLUME_API_KEY"]));
     assert_eq!(
@@ -189,7 +196,7 @@ async fn the_skill_is_eligible_once_the_key_is_configured() {
         &telegram.api_root,
         Some(("plume_sk_configured", "http://127.0.0.1:9")),
     );
-    let after = info(&oc);
+    let after = oc.skill_info();
     assert_eq!(after["eligible"], true, "{after}");
 }
 
@@ -401,29 +408,12 @@ async fn the_wheel_gives_openclaw_a_working_plume() {
 
     let telegram = FakeTelegram::start().await;
     let oc = OpenClaw::with_plume_in(&telegram.api_root, &tmp.0.join("bin"));
-    let skill = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skill/plume-image");
-    let out = oc
-        .command("openclaw")
-        .args(["skills", "install"])
-        .arg(&skill)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    oc.install_skill();
     oc.write_config(
         &telegram.api_root,
         Some(("plume_sk_wheel", "http://127.0.0.1:9")),
     );
-    let out = oc
-        .command("openclaw")
-        .args(["skills", "info", "plume-image", "--json"])
-        .output()
-        .unwrap();
-    let info: Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    let info = oc.skill_info();
     assert_eq!(
         info["missing"]["bins"],
         json!([]),

@@ -288,6 +288,12 @@ impl Fetcher {
         if let Some(own) = self.own_key(url) {
             return Some(own);
         }
+        self.elsewhere_key(url).await.map(Ok)
+    }
+
+    /// The looser half of [`Fetcher::stored_key`]: a key of ours under another address. One
+    /// HEAD proves it exists.
+    async fn elsewhere_key(&self, url: &str) -> Option<FileKey> {
         let parsed = Url::parse(url).ok()?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return None;
@@ -299,22 +305,27 @@ impl Fetcher {
             return None;
         }
         match self.blobs.head(&key).await {
-            Ok(Some(_)) => Some(Ok(key)),
+            Ok(Some(_)) => Some(key),
             _ => None,
         }
     }
 
-    pub async fn check(&self, url: &str) -> Result<(), FetchError> {
-        if let Some(key) = self.stored_key(url).await {
+    /// Checks that a task may read `url`, with one HEAD at most: `Some(key)` when it names a
+    /// file of ours (which must exist), `None` for a remote URL the policy allows.
+    pub async fn check(&self, url: &str) -> Result<Option<FileKey>, FetchError> {
+        if let Some(key) = self.own_key(url) {
             let key = key?;
             return match self.blobs.head(&key).await {
-                Ok(Some(_)) => Ok(()),
+                Ok(Some(_)) => Ok(Some(key)),
                 Ok(None) => Err(FetchError::NotFound(format!("no uploaded file at {url}"))),
                 Err(e) => Err(FetchError::Transient(e.to_string())),
             };
         }
+        if let Some(key) = self.elsewhere_key(url).await {
+            return Ok(Some(key));
+        }
         let parsed = Url::parse(url).map_err(|e| FetchError::NotAllowed(format!("{url}: {e}")))?;
-        self.check_remote(&parsed, true)
+        self.check_remote(&parsed, true).map(|()| None)
     }
 
     /// Resolves a name ahead of the request so a refusal says why; the resolver inside the

@@ -69,7 +69,7 @@ impl Service {
                             Err(_) => break,
                         }
                     }
-                    batch.sort_by_key(|c| format!("{c:?}"));
+                    batch.sort_unstable();
                     batch.dedup();
                     if let Err(e) = db.publish(&batch).await {
                         tracing::warn!(error = %e, "telling other nodes about task changes failed");

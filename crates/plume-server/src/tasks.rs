@@ -41,6 +41,47 @@ fn optional_text(obj: &Map<String, Value>, field: &str) -> Result<Option<String>
     }
 }
 
+/// Where in `content` (JSON pointers) the input URLs that are files of ours stand, with their
+/// keys: kept as keys, so a queued task still finds its input after the public base changes.
+fn own_inputs(
+    content: &Value,
+    stored: &std::collections::HashMap<&str, FileKey>,
+) -> Vec<InputFile> {
+    fn walk(value: &Value, pointer: &mut String, found: &mut dyn FnMut(&str, &str)) {
+        match value {
+            Value::String(s) => found(pointer, s),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{i}"));
+                    walk(item, pointer, found);
+                    pointer.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (k, item) in map {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    walk(item, pointer, found);
+                    pointer.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut files = Vec::new();
+    walk(content, &mut String::new(), &mut |pointer, text| {
+        if let Some(key) = stored.get(text) {
+            files.push(InputFile {
+                pointer: pointer.to_string(),
+                key: key.to_string(),
+            });
+        }
+    });
+    files
+}
+
 impl Service {
     /// Creates a task from a request body. Returns the task and whether it is new (`false`
     /// for a repeated Idempotency-Key).
@@ -92,11 +133,16 @@ impl Service {
                 format!("{category} is unavailable: {reason}"),
             ));
         }
+        // Our own files among the inputs, found while checking them (no second look).
+        let mut stored = std::collections::HashMap::new();
         for (i, url) in validated.image_urls.iter().enumerate() {
-            self.fetcher.check(url).await.map_err(|e| match e {
+            let key = self.fetcher.check(url).await.map_err(|e| match e {
                 crate::fetch::FetchError::Transient(m) => ApiError::internal(m),
                 other => ApiError::field(&format!("content.imageUrls[{i}]"), other.to_string()),
             })?;
+            if let Some(key) = key {
+                stored.insert(url.as_str(), key);
+            }
         }
         let idempotency = match idempotency_key.map(str::trim) {
             None => None,
@@ -125,7 +171,7 @@ impl Service {
             title,
             project_id,
             widget_mapping,
-            input_files: self.own_inputs(content).await,
+            input_files: own_inputs(content, &stored),
             content: content.clone(),
             credits_cost: i64::try_from(cost).map_err(ApiError::internal)?,
             idempotency,
@@ -274,50 +320,6 @@ impl Service {
             "content_type": info.kind.mime(),
             "sha256": sha256,
         }))
-    }
-
-    /// The strings in `content` that are this server's own file URLs, by JSON pointer: kept
-    /// as keys, so a queued task still finds its input after the public base changes.
-    async fn own_inputs(&self, content: &Value) -> Vec<InputFile> {
-        fn walk(value: &Value, pointer: &mut String, found: &mut dyn FnMut(&str, &str)) {
-            match value {
-                Value::String(s) => found(pointer, s),
-                Value::Array(items) => {
-                    for (i, item) in items.iter().enumerate() {
-                        let len = pointer.len();
-                        pointer.push_str(&format!("/{i}"));
-                        walk(item, pointer, found);
-                        pointer.truncate(len);
-                    }
-                }
-                Value::Object(map) => {
-                    for (k, item) in map {
-                        let len = pointer.len();
-                        pointer.push('/');
-                        pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                        walk(item, pointer, found);
-                        pointer.truncate(len);
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut strings = Vec::new();
-        walk(content, &mut String::new(), &mut |pointer, text| {
-            if text.contains("/files/") {
-                strings.push((pointer.to_string(), text.to_string()));
-            }
-        });
-        let mut files = Vec::new();
-        for (pointer, text) in strings {
-            if let Some(Ok(key)) = self.fetcher.stored_key(&text).await {
-                files.push(InputFile {
-                    pointer,
-                    key: key.to_string(),
-                });
-            }
-        }
-        files
     }
 
     /// A task's content with its own-file inputs as URLs under today's public base.

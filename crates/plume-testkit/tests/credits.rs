@@ -5,20 +5,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn ledger_adds_up(balance: &Value) {
-    let l = &balance["ledger"];
-    let (topup, reserve, refund) = (
-        l["topup"].as_i64().unwrap(),
-        l["reserve"].as_i64().unwrap(),
-        l["refund"].as_i64().unwrap(),
-    );
-    assert_eq!(
-        balance["balance"].as_i64().unwrap(),
-        topup - reserve + refund,
-        "{balance}"
-    );
-}
-
 #[tokio::test]
 async fn two_hundred_concurrent_creates_against_a_balance_for_one_hundred() {
     let s = Server::start("[queue]\ndefault_concurrency = 4\n", &[]).await;
@@ -26,42 +12,11 @@ async fn two_hundred_concurrent_creates_against_a_balance_for_one_hundred() {
     let up = s.upload(&u.key, png(16, 16), "in.png").await;
     let url = up.1["data"]["file_url"].as_str().unwrap().to_string();
     let body = json!({"category": "remove-bg", "content": {"imageUrls": [url]}});
-    let mut handles = Vec::new();
-    for _ in 0..200 {
-        let (http, url, key, body) = (
-            s.http.clone(),
-            s.url("/api/open/tasks"),
-            u.key.clone(),
-            body.clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            let r = http
-                .post(url)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }));
-    }
-    let mut accepted = Vec::new();
-    let mut refused = 0;
-    for h in handles {
-        let (status, body) = h.await.unwrap();
-        match status {
-            200 => accepted.push(body["data"]["id"].as_i64().unwrap()),
-            402 => {
-                assert_eq!(body["code"], "INSUFFICIENT_CREDITS");
-                refused += 1
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
+    let (accepted, refused) = race_creates(&[&s], &u.key, &body, 200).await;
     assert_eq!((accepted.len(), refused), (100, 100));
     let b = s.balance(&u);
     assert_eq!(b["balance"], 0);
-    ledger_adds_up(&b);
+    assert_ledger_adds_up(&b, false);
     for id in &accepted {
         assert_eq!(
             s.wait_terminal(&u.key, *id, Duration::from_secs(60)).await["status"],

@@ -20,21 +20,6 @@ async fn two_nodes(b_env: &[(&str, &str)]) -> (Server, Server) {
     (a, b)
 }
 
-fn ledger_adds_up(balance: &Value) {
-    let l = &balance["ledger"];
-    assert_eq!(
-        balance["balance"].as_i64().unwrap(),
-        l["topup"].as_i64().unwrap() - l["reserve"].as_i64().unwrap()
-            + l["refund"].as_i64().unwrap(),
-        "{balance}"
-    );
-    assert_eq!(
-        l["reserve"].as_i64().unwrap(),
-        l["capture"].as_i64().unwrap() + l["refund"].as_i64().unwrap(),
-        "every settled reserve is captured or refunded: {balance}"
-    );
-}
-
 #[tokio::test]
 async fn two_nodes_share_credits_files_and_wake_each_others_waiters() {
     // B runs no seedream tasks, so the seedream task below is settled by A's worker.
@@ -59,35 +44,7 @@ async fn two_nodes_share_credits_files_and_wake_each_others_waiters() {
 
     // 200 creates racing across both nodes against credit for 100.
     let body = json!({"category": "remove-bg", "content": {"imageUrls": [url]}});
-    let mut handles = Vec::new();
-    for i in 0..200 {
-        let node = if i % 2 == 0 { &a } else { &b };
-        let (http, target, key, body) = (
-            node.http.clone(),
-            node.url("/api/open/tasks"),
-            u.key.clone(),
-            body.clone(),
-        );
-        handles.push(tokio::spawn(async move {
-            let r = http
-                .post(target)
-                .bearer_auth(key)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }));
-    }
-    let mut accepted = Vec::new();
-    for h in handles {
-        let (status, body) = h.await.unwrap();
-        match status {
-            200 => accepted.push(body["data"]["id"].as_i64().unwrap()),
-            402 => assert_eq!(body["code"], "INSUFFICIENT_CREDITS"),
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
+    let (accepted, _) = race_creates(&[&a, &b], &u.key, &body, 200).await;
     assert_eq!(accepted.len(), 100, "exactly the credit's worth");
     for id in &accepted {
         let node = if id % 2 == 0 { &a } else { &b };
@@ -200,7 +157,7 @@ async fn a_killed_nodes_tasks_are_finished_by_the_other_once_each() {
     }
     assert!(saved.len() >= 3, "the kill hit saved jobs: {batch}");
     let balance = b.balance(&u);
-    ledger_adds_up(&balance);
+    assert_ledger_adds_up(&balance, true);
     assert_eq!(balance["ledger"]["capture"], 60);
 }
 
@@ -213,11 +170,26 @@ async fn queued_inputs_survive_a_change_of_address() {
     let u = s.user(1000);
     let input = png(20, 10);
     let url = s.upload_url(&u.key, input.clone(), "in.png").await;
+    // Past the edge of "our file under another address": a key we do not hold, on a private
+    // host, is a remote URL like any other and refused; nothing is charged.
+    let path = url.strip_prefix(&s.base).unwrap();
+    let missing = format!("http://10.0.0.1{}", path.replace(".png", "0.png"));
+    let edit = |image: &str| {
+        json!({"category": "Banana2", "content": {"prompt": "sleep=300", "imageUrls": [image],
+            "generationConfig": {"imageConfig": {"image_size": "1K"}}}})
+    };
+    assert_error(
+        &s.create(&u.key, &edit(&missing)).await,
+        400,
+        "VALIDATION_ERROR",
+    );
+    assert_eq!(s.balance(&u)["balance"], 1000);
     let mut ids = Vec::new();
-    for _ in 0..5 {
-        let body = json!({"category": "Banana2", "content": {"prompt": "sleep=300", "imageUrls": [url],
-            "generationConfig": {"imageConfig": {"image_size": "1K"}}}});
-        let (status, created) = s.create(&u.key, &body).await;
+    // The same key under another address (a sibling node, an old base) is read by key.
+    let elsewhere = format!("http://10.0.0.1{path}");
+    for i in 0..5 {
+        let image = if i == 0 { &elsewhere } else { &url };
+        let (status, created) = s.create(&u.key, &edit(image)).await;
         assert_eq!(status, 200, "{created}");
         ids.push(created["data"]["id"].as_i64().unwrap());
     }
@@ -489,7 +461,7 @@ async fn a_database_that_goes_away_fails_requests_with_503_and_loses_nothing() {
     let done = s.wait_terminal(&u.key, id, Duration::from_secs(60)).await;
     assert_eq!(done["status"], 3, "{done}\n{}", s.log());
     let balance = s.balance(&u);
-    ledger_adds_up(&balance);
+    assert_ledger_adds_up(&balance, true);
     assert_eq!(
         balance["ledger"]["reserve"], 10,
         "the refused create charged nothing"

@@ -64,7 +64,7 @@ pub async fn open(url: &str) -> DbResult<std::sync::Arc<dyn Database>> {
 }
 
 /// What a database tells every node about tasks (PostgreSQL's `LISTEN/NOTIFY`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Change {
     /// A task's status or progress changed: wake its `?wait=` readers.
     Task(i64),

@@ -411,3 +411,62 @@ pub fn assert_error(got: &(u16, Value), status: u16, code: &str) {
         got.1
     );
 }
+
+/// `balance = topups − reserves + refunds`, from `admin balance`; once every task has settled
+/// (`settled`), also `reserve = capture + refund`.
+#[track_caller]
+pub fn assert_ledger_adds_up(balance: &Value, settled: bool) {
+    let l = &balance["ledger"];
+    let n = |k: &str| l[k].as_i64().unwrap();
+    assert_eq!(
+        balance["balance"].as_i64().unwrap(),
+        n("topup") - n("reserve") + n("refund"),
+        "{balance}"
+    );
+    if settled {
+        assert_eq!(n("reserve"), n("capture") + n("refund"), "{balance}");
+    }
+}
+
+/// Sends `n` creates of `body` at once, round-robin over `nodes`; the ids accepted and how
+/// many were refused with 402 INSUFFICIENT_CREDITS (anything else fails the test).
+pub async fn race_creates(
+    nodes: &[&Server],
+    key: &str,
+    body: &Value,
+    n: usize,
+) -> (Vec<i64>, usize) {
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let node = nodes[i % nodes.len()];
+        let (http, target, key, body) = (
+            node.http.clone(),
+            node.url("/api/open/tasks"),
+            key.to_string(),
+            body.clone(),
+        );
+        handles.push(tokio::spawn(async move {
+            let r = http
+                .post(target)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }));
+    }
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for h in handles {
+        let (status, body) = h.await.unwrap();
+        match status {
+            200 => accepted.push(body["data"]["id"].as_i64().unwrap()),
+            402 => {
+                assert_eq!(body["code"], "INSUFFICIENT_CREDITS", "{body}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    (accepted, refused)
+}

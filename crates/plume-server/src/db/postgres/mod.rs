@@ -172,7 +172,8 @@ impl PgDatabase {
         tx.commit().await.map_err(db_err)
     }
 
-    /// Whether this task id was created with this idempotency key (after a unique violation).
+    /// The task an earlier create stored under this idempotency key (read after a unique
+    /// violation): the same task when the request matches, a conflict when it does not.
     async fn existing_by_key(
         &self,
         user_id: i64,
