@@ -15,6 +15,7 @@ mod openclaw;
 
 use common::*;
 use openclaw::OpenClaw;
+use plume_testkit::fake_feishu::FakeFeishu;
 use plume_testkit::fake_model::{ModelRequest, Reply, ScriptedModel};
 use plume_testkit::fake_telegram::{FakeTelegram, Sent};
 use serde_json::{json, Value};
@@ -33,18 +34,27 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&text[from..from + len])
 }
 
-/// The Telegram chat from OpenClaw's conversation info: `"chat_id":"telegram:<id>"`, quoted
-/// as data inside a message (so its quotes arrive escaped).
-fn chat_target(body: &str) -> Option<String> {
-    body.match_indices("chat_id").find_map(|(i, _)| {
-        let rest = body[i + "chat_id".len()..].trim_start_matches(['\\', '"', ':', ' ']);
+/// The value of the first `"<key>":"<prefix>…"` in OpenClaw's conversation info, which is
+/// quoted as data inside a message (so its quotes may arrive escaped).
+fn context_value(body: &str, key: &str, prefix: &str) -> Option<String> {
+    body.match_indices(&format!("{key}\\")).find_map(|(i, _)| {
+        let rest = body[i + key.len()..].trim_start_matches(['\\', '"', ':', ' ']);
         let id: String = rest
-            .strip_prefix("telegram:")?
+            .strip_prefix(prefix)?
             .chars()
-            .take_while(|c| c.is_ascii_digit() || *c == '-')
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
             .collect();
-        (!id.is_empty()).then(|| format!("telegram:{id}"))
+        (!id.is_empty()).then(|| format!("{prefix}{id}"))
     })
+}
+
+/// `--channel` and `--target` as SKILL.md's table chooses them: a Telegram chat id, or a
+/// Feishu sender whose id starts `ou_`.
+fn chat_target(body: &str) -> Option<(&'static str, String)> {
+    if let Some(chat) = context_value(body, "chat_id", "telegram:") {
+        return Some(("telegram", chat));
+    }
+    context_value(body, "id", "ou_").map(|sender| ("feishu", sender))
 }
 
 /// A model that follows SKILL.md, scripted: read the skill at the location the prompt lists,
@@ -64,7 +74,7 @@ fn follow_the_skill(req: &ModelRequest) -> Reply {
         return Reply::Text("I cannot draw here.".into());
     };
     let attachment = between(&user, "[media attached: ", " (");
-    let Some(target) = chat_target(&req.body.to_string()) else {
+    let Some((channel, target)) = chat_target(&req.body.to_string()) else {
         return Reply::Text("Which chat is this?".into());
     };
     let step = results.len();
@@ -107,7 +117,7 @@ fn follow_the_skill(req: &ModelRequest) -> Reply {
     next += 1;
     if step == next {
         return Reply::exec(format!(
-            "plume register --task-id {task} --channel telegram --target {target}"
+            "plume register --task-id {task} --channel {channel} --target {target}"
         ));
     }
     Reply::Text(format!(
@@ -126,11 +136,25 @@ struct AgentWorld {
 }
 
 impl AgentWorld {
+    /// Users reach the agent through the Telegram fake.
     async fn start(server: Server) -> AgentWorld {
-        let user = server.user(10_000);
         let telegram = FakeTelegram::start().await;
+        let oc = OpenClaw::new(&telegram.api_root);
+        let channels = json!({"telegram": {"dmPolicy": "open", "allowFrom": ["*"]}});
+        AgentWorld::start_with(server, telegram, oc, channels).await
+    }
+
+    /// `oc` configured with `channels` and the scripted model, the skill installed, and its
+    /// gateway running (the Telegram fake is there in any case: the gateway is ready once
+    /// the Telegram channel polls).
+    async fn start_with(
+        server: Server,
+        telegram: FakeTelegram,
+        mut oc: OpenClaw,
+        channels: Value,
+    ) -> AgentWorld {
+        let user = server.user(10_000);
         let model = ScriptedModel::start(follow_the_skill).await;
-        let mut oc = OpenClaw::new(&telegram.api_root);
         oc.install_skill();
         oc.write_config_with(
             &telegram.api_root,
@@ -138,7 +162,7 @@ impl AgentWorld {
             json!({
                 "models": {"providers": {"scripted": model.provider_config("scripted-1")}},
                 "agents": {"defaults": {"model": {"primary": "scripted/scripted-1"}}},
-                "channels": {"telegram": {"dmPolicy": "open", "allowFrom": ["*"]}},
+                "channels": channels,
             }),
         );
         oc.start_gateway(&telegram);
@@ -344,4 +368,82 @@ async fn a_photo_with_a_caption_comes_back_cut_out() {
     );
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert_eq!(world.chat().len(), 2, "delivered once: {:?}", world.chat());
+}
+
+/// The same turn from Feishu: a direct message reaches the plugin's webhook (signed as Feishu
+/// signs), the agent registers the task for the sender's `ou_…` id, and the poller's
+/// `openclaw message send --channel feishu` uploads the picture and sends it to that user.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the real openclaw CLI and the Feishu plugin: run scripts/test-openclaw"]
+async fn a_feishu_message_becomes_a_task_and_the_picture_comes_back_once() {
+    const ENCRYPT_KEY: &str = "feishu-test-encrypt-key";
+    const SENDER: &str = "ou_ada0000000000000000000000000001";
+    let server = Server::start("[queue]\npoll_interval_ms = 100\n", &[]).await;
+    let certs = TempDir::new("plume-feishu-certs");
+    let feishu = FakeFeishu::start(&certs.0).await.unwrap();
+    let telegram = FakeTelegram::start().await;
+    let mut oc = OpenClaw::with_feishu(&telegram.api_root);
+    oc.set_env("NODE_EXTRA_CA_CERTS", feishu.ca_path.to_str().unwrap());
+    let webhook_port = free_port();
+    let channels = json!({"feishu": {
+        "enabled": true, "appId": "cli_plume_test", "appSecret": "feishu-test-secret",
+        "domain": feishu.domain, "connectionMode": "webhook",
+        "verificationToken": "feishu-test-token", "encryptKey": ENCRYPT_KEY,
+        "webhookHost": "127.0.0.1", "webhookPort": webhook_port,
+        "dmPolicy": "open", "allowFrom": ["*"]
+    }});
+    let world = AgentWorld::start_with(server, telegram, oc, channels).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", webhook_port)).is_err() {
+        assert!(Instant::now() < deadline, "{}", world.oc.gateway_log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (body, headers) =
+        FakeFeishu::signed_event(ENCRYPT_KEY, SENDER, "om_in_1", "draw a red kite");
+    let mut post = world
+        .server
+        .http
+        .post(format!("http://127.0.0.1:{webhook_port}/feishu/events"))
+        .body(body);
+    for (name, value) in headers {
+        post = post.header(name, value);
+    }
+    let answer = post.send().await.unwrap();
+    assert_eq!(answer.status(), 200, "{:?}", answer.text().await);
+    let replies = world.wait_turn_end();
+
+    let commands = AgentWorld::commands(&replies);
+    let task = task_id_of(replies.last().unwrap());
+    assert_eq!(
+        commands.last().unwrap(),
+        &format!("plume register --task-id {task} --channel feishu --target {SENDER}"),
+        "{commands:?}"
+    );
+    // The reply (a card) went to the chat during the turn; then the poller's caption and
+    // picture to the sender, once, byte-identical to the result.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !feishu.sent().iter().any(|m| m.msg_type == "image") {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}\n{:?}\npoller.log:\n{}",
+            feishu.sent(),
+            feishu.calls(),
+            world.oc.poller_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let sent = feishu.sent();
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(sent[0].receive_id, "oc_direct_chat_with_ada");
+    assert_eq!(sent[0].msg_type, "interactive");
+    assert_eq!(sent[1].receive_id, SENDER);
+    assert_eq!(sent[1].text(), "✅ image generation complete!");
+    assert_eq!(sent[2].receive_id, SENDER);
+    assert_eq!(sent[2].image, Some(world.result_bytes(task).await));
+    assert_eq!(
+        world.model.requests().len(),
+        replies.len(),
+        "nothing ran after the turn"
+    );
 }

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod backends;
+pub mod fake_feishu;
 pub mod fake_model;
 pub mod fake_telegram;
 pub mod fake_upstream;

@@ -1,13 +1,14 @@
-//! A minimal HTTPS server for fetch tests: a test CA and a localhost certificate made with `openssl`,
-//! and a few fixed routes (an image, a redirect to a given URL, a 404).
+//! HTTPS on loopback for tests: a test CA and a localhost/127.0.0.1 certificate made with
+//! `openssl` ([`test_certificate`]), an axum listener that speaks TLS ([`TlsListener`]), and a
+//! minimal server for fetch tests ([`start`]: an image, a redirect to a given URL, a 404).
 
+use axum::response::IntoResponse;
 use bytes::Bytes;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
 pub struct HttpsServer {
@@ -27,7 +28,42 @@ impl Drop for HttpsServer {
 /// Starts the server on 127.0.0.1. `GET /image.png` answers `image`; `GET /redirect`
 /// answers 302 to `redirect_to`; anything else 404.
 pub async fn start(dir: &Path, image: Bytes, redirect_to: String) -> anyhow::Result<HttpsServer> {
-    // A CA the fetcher is told to trust, and a leaf for localhost signed by it.
+    let (cert_path, config) = test_certificate(dir)?;
+    let listener = TlsListener::bind(config).await?;
+    let port = listener.port;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = axum::Router::new()
+        .route(
+            "/image.png",
+            axum::routing::get(move || async move { ([("content-type", "image/png")], image) }),
+        )
+        .route(
+            "/redirect",
+            axum::routing::get(move || async move {
+                (axum::http::StatusCode::FOUND, [("location", redirect_to)]).into_response()
+            }),
+        )
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                next.run(request)
+            },
+        ));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(HttpsServer {
+        port,
+        cert_path,
+        hits,
+        task,
+    })
+}
+
+/// Makes a CA and a leaf certificate for `localhost` and `127.0.0.1` signed by it, in `dir`.
+/// Returns the CA file a client must trust and the server's TLS configuration.
+pub fn test_certificate(dir: &Path) -> anyhow::Result<(PathBuf, Arc<rustls::ServerConfig>)> {
     let cert_path = dir.join("ca.pem");
     let ca_key = dir.join("ca.key");
     let key_path = dir.join("leaf.key");
@@ -100,58 +136,46 @@ pub async fn start(dir: &Path, image: Bytes, redirect_to: String) -> anyhow::Res
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_single_cert(certs, key)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    let task = tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, image, redirect_to, counter) = (
-                acceptor.clone(),
-                image.clone(),
-                redirect_to.clone(),
-                counter.clone(),
-            );
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut buf = vec![0u8; 8192];
-                let mut len = 0;
-                while len < buf.len() {
-                    match tls.read(&mut buf[len..]).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                counter.fetch_add(1, Ordering::SeqCst);
-                let request = String::from_utf8_lossy(&buf[..len]);
-                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let (head, body): (String, Bytes) = match path.as_str() {
-                    "/image.png" => (
-                        format!("HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", image.len()),
-                        image,
-                    ),
-                    "/redirect" => (
-                        format!("HTTP/1.1 302 Found\r\nLocation: {redirect_to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
-                        Bytes::new(),
-                    ),
-                    _ => ("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(), Bytes::new()),
-                };
-                let _ = tls.write_all(head.as_bytes()).await;
-                let _ = tls.write_all(&body).await;
-                let _ = tls.shutdown().await;
-            });
+    Ok((cert_path, Arc::new(config)))
+}
+
+/// A loopback TCP listener whose connections speak TLS, for `axum::serve`.
+pub struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    pub port: u16,
+}
+
+impl TlsListener {
+    pub async fn bind(config: Arc<rustls::ServerConfig>) -> anyhow::Result<TlsListener> {
+        let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = tcp.local_addr()?.port();
+        Ok(TlsListener {
+            tcp,
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+            port,
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            };
+            // A failed handshake (a client that does not trust the CA) drops that connection.
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
         }
-    });
-    Ok(HttpsServer {
-        port,
-        cert_path,
-        hits,
-        task,
-    })
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
 }

@@ -17,6 +17,8 @@ pub struct OpenClaw {
     path: String,
     gateway_port: u16,
     gateway: Option<Child>,
+    /// Extra environment for every OpenClaw process (e.g. `NODE_EXTRA_CA_CERTS`).
+    env: Vec<(String, String)>,
 }
 
 impl OpenClaw {
@@ -38,8 +40,40 @@ impl OpenClaw {
             home,
             gateway_port,
             gateway: None,
+            env: Vec::new(),
         };
         std::fs::create_dir_all(oc.state()).unwrap();
+        oc.write_config(telegram_root, None);
+        oc
+    }
+
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.push((name.into(), value.into()));
+    }
+
+    /// OpenClaw with the Feishu channel plugin installed from npm. OpenClaw lets only a
+    /// plugin installed from the registry open its inbound queue (a linked or archived one is
+    /// refused), and the install cannot run offline: `scripts/test-openclaw` installs it
+    /// once into a home at a fixed path (`PLUME_TEST_FEISHU_HOME`; OpenClaw records absolute
+    /// paths) and keeps that home as a tar, which this unpacks afresh there.
+    pub fn with_feishu(telegram_root: &str) -> OpenClaw {
+        let home = PathBuf::from(
+            std::env::var("PLUME_TEST_FEISHU_HOME")
+                .expect("PLUME_TEST_FEISHU_HOME: run scripts/test-openclaw"),
+        );
+        let tar = std::env::var("PLUME_TEST_FEISHU_HOME_TAR")
+            .expect("PLUME_TEST_FEISHU_HOME_TAR: run scripts/test-openclaw");
+        let _ = std::fs::remove_dir_all(&home);
+        let ok = Command::new("tar")
+            .arg("-xf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(home.parent().unwrap())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "unpacking {tar}");
+        let mut oc = OpenClaw::new(telegram_root);
+        oc.home = TempDir(home);
         oc.write_config(telegram_root, None);
         oc
     }
@@ -96,6 +130,15 @@ impl OpenClaw {
             config["skills"] = json!({"entries": {"plume-image": {"apiKey": key, "env": {"PLUME_API_BASE": base}}}});
         }
         merge(&mut config, extra);
+        // What OpenClaw wrote itself (`meta`, installed plugins) stays: without its `meta`
+        // OpenClaw takes the file for damaged and restores its backup.
+        let path = self.state().join("openclaw.json");
+        let mut old: Value = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_else(|| json!({}));
+        merge(&mut old, config);
+        let config = old;
         std::fs::write(
             self.state().join("openclaw.json"),
             serde_json::to_string_pretty(&config).unwrap(),
@@ -112,6 +155,7 @@ impl OpenClaw {
             .env("OPENCLAW_NO_AUTO_UPDATE", "1")
             .env("OPENCLAW_NO_RESPAWN", "1")
             .env("SHELL", "/bin/sh")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.home.0);
         cmd
     }
