@@ -78,7 +78,7 @@ impl ProcessingMode {
     }
 
     /// How many input images the mode takes: (at least, at most).
-    fn image_bounds(self) -> (usize, usize) {
+    pub(crate) fn image_bounds(self) -> (usize, usize) {
         use ProcessingMode::*;
         match self {
             TextToImage | TextToVideo => (0, 0),
@@ -473,7 +473,7 @@ pub fn validate_content(
     Ok(out)
 }
 
-fn seedance_seconds(model: &str) -> u64 {
+pub(crate) fn seedance_seconds(model: &str) -> u64 {
     model
         .strip_prefix("seedance2-")
         .and_then(|s| s.strip_suffix('s'))

@@ -9,9 +9,11 @@
 //! * [`category`]: the seven categories with their time limits and poll defaults;
 //! * [`content`]: how a server *validates* task content, and [`build`]: how a client builds it;
 //! * [`price`]: the default price table (every number is configuration);
-//! * [`task`]: [`TaskView`], a task as the API shows it.
+//! * [`task`]: [`TaskView`], a task as the API shows it;
+//! * [`catalog`]: the categories and their limits as JSON, for code outside Rust.
 
 pub mod build;
+pub mod catalog;
 pub mod category;
 pub mod content;
 pub mod envelope;

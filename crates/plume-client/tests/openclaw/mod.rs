@@ -78,6 +78,38 @@ impl OpenClaw {
         oc
     }
 
+    /// `openclaw plugins install npm-pack:<tgz>` of the Plume provider plugin that
+    /// `scripts/package-openclaw-plugin` packed (`PLUME_TEST_PLUGIN_TGZ`), which must succeed.
+    pub fn install_plume_plugin(&self) {
+        let tgz = std::env::var("PLUME_TEST_PLUGIN_TGZ")
+            .expect("PLUME_TEST_PLUGIN_TGZ: run scripts/test-openclaw");
+        let out = self
+            .command("openclaw")
+            .args(["plugins", "install", &format!("npm-pack:{tgz}")])
+            .args(["--force", "--accept-capabilities"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs `openclaw <args>`; returns whether it succeeded, its JSON output (Null when
+    /// there is none) and its stderr.
+    pub fn run_json(&self, args: &[&str]) -> (bool, Value, String) {
+        let out = self.command("openclaw").args(args).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let json = stdout
+            .find('{')
+            .and_then(|i| serde_json::from_str(&stdout[i..]).ok())
+            .unwrap_or(Value::Null);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        (out.status.success(), json, format!("{stdout}\n{stderr}"))
+    }
+
     /// `openclaw skills install skill/plume-image`, which must succeed.
     pub fn install_skill(&self) {
         let skill = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skill/plume-image");
@@ -155,6 +187,8 @@ impl OpenClaw {
             .env("OPENCLAW_NO_AUTO_UPDATE", "1")
             .env("OPENCLAW_NO_RESPAWN", "1")
             .env("SHELL", "/bin/sh")
+            // The namespace has no network: npm must not wait for the registry.
+            .env("npm_config_offline", "true")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&self.home.0);
         cmd
