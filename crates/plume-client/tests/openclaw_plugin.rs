@@ -244,11 +244,20 @@ async fn an_agents_image_generate_call_reaches_the_chat_once() {
     let server = server().await;
     let user = server.user(1_000);
     let telegram = FakeTelegram::start().await;
+    // Draws what it is asked through image_generate; once OpenClaw reports a failed
+    // generation back to it, passes the reason on.
     let model = ScriptedModel::start(|req: &ModelRequest| {
-        if req.tool_results().is_empty() && req.user_text().contains("draw a red kite") {
+        let prompt = match req.user_text() {
+            t if t.contains("draw a red kite") => "a red kite in a blue sky",
+            t if t.contains("draw a forbidden kite") => "a kite fail=the_prompt_was_refused",
+            _ => "",
+        };
+        if req.body.to_string().contains("the prompt was refused") {
+            Reply::Text("Sorry, Plume could not draw it: the prompt was refused.".into())
+        } else if req.tool_results().is_empty() && !prompt.is_empty() {
             Reply::Tool {
                 name: "tool_call".into(),
-                arguments: json!({"id": "image_generate", "args": {"prompt": "a red kite in a blue sky", "model": "plume/Banana2"}}),
+                arguments: json!({"id": "image_generate", "args": {"prompt": prompt, "model": "plume/Banana2"}}),
             }
         } else {
             Reply::Text("🎨 Drawing it now.".into())
@@ -309,4 +318,30 @@ async fn an_agents_image_generate_call_reaches_the_chat_once() {
         .unwrap();
     assert_eq!(photos[0].file.as_ref().unwrap().1, made.to_vec());
     assert_eq!(task_count(&server, &user.key).await, 1, "one Plume task");
+
+    // A generation Plume refuses: the agent hears Plume's reason and tells the chat.
+    telegram.user_says(4242, "draw a forbidden kite");
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while !telegram
+        .sent()
+        .iter()
+        .any(|m| m.text.contains("the prompt was refused"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reason: {:?}\nreplies {:?}\n{}",
+            telegram.sent(),
+            model.replies(),
+            oc.gateway_log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let failed = server.get(&user.key, "/api/open/tasks/2").await.1["data"].clone();
+    assert_eq!(failed["status"], 4, "{failed}");
+    let balance = server.balance(&user);
+    assert_ledger_adds_up(&balance, true);
+    assert_eq!(
+        balance["balance"],
+        1_000 - task["credits_cost"].as_i64().unwrap()
+    );
 }
