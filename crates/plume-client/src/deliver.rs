@@ -75,6 +75,8 @@ pub fn certainly_unsent(output: &str) -> bool {
         "Gateway not reachable",
         "ECONNREFUSED",
         "requires credentials before opening a websocket",
+        // The CLI refused to start while a restarting gateway holds OpenClaw's state.
+        "owns state-lifecycle",
     ]
     .iter()
     .any(|marker| output.contains(marker))
@@ -181,6 +183,9 @@ mod tests {
         ));
         assert!(certainly_unsent(
             "gateway message.action requires credentials before opening a websocket"
+        ));
+        assert!(certainly_unsent(
+            "[openclaw] Reason: another OpenClaw process owns state-lifecycle"
         ));
         assert!(!certainly_unsent(
             "OutboundDeliveryError: Telegram send failed: chat not found"

@@ -3,6 +3,7 @@
 //! the chat. Every command prints one JSON object on stdout (`check-config` prints one word);
 //! logs go to stderr; the exit status is 0 on success and 1 otherwise.
 
+mod adopt;
 mod api;
 mod commands;
 mod deliver;
@@ -216,6 +217,12 @@ fn main() -> ExitCode {
     let mut revived = None;
     if !matches!(cli.command, Command::Poller) && settings.api_key.is_some() {
         let store = store::Store::new(settings.media_dir());
+        // Calls of the OpenClaw plugin whose gateway died become jobs the poller delivers.
+        match adopt::adopt_orphans(&settings, &store) {
+            Ok(0) => {}
+            Ok(n) => eprintln!("plume: {n} result(s) of OpenClaw calls lost by a gateway restart will be delivered"),
+            Err(e) => eprintln!("plume: cannot adopt the OpenClaw plugin's lost calls: {e:#}"),
+        }
         match poller::revive(&store) {
             Ok(Some(pid)) => {
                 eprintln!("plume: the background poller was not running; restarted it (pid {pid})");

@@ -111,6 +111,20 @@ impl Settings {
                             .map(|(_, v)| v.clone()),
                     )
                 })
+                .or_else(|| {
+                    // Last: the OpenClaw provider plugin's settings (same account, same server).
+                    let field = match name {
+                        "PLUME_API_KEY" => "apiKey",
+                        "PLUME_API_BASE" => "apiBase",
+                        _ => return None,
+                    };
+                    non_empty(
+                        openclaw
+                            .pointer(&format!("/plugins/entries/plume/config/{field}"))
+                            .and_then(Value::as_str)
+                            .map(String::from),
+                    )
+                })
         };
         Ok(Settings {
             api_key: lookup("PLUME_API_KEY"),

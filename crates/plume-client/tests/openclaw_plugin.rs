@@ -345,3 +345,86 @@ async fn an_agents_image_generate_call_reaches_the_chat_once() {
         1_000 - task["credits_cost"].as_i64().unwrap()
     );
 }
+
+/// The gateway dies while an `image_generate` call waits: OpenClaw will never finish that
+/// call, but the plugin's journal names the Plume task, and the next `plume` command adopts
+/// it (OpenClaw's task record names the chat): the picture reaches the chat once.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the real openclaw CLI and the packed plugin: run scripts/test-openclaw"]
+async fn a_result_survives_a_gateway_killed_mid_call() {
+    let server = server().await;
+    let user = server.user(1_000);
+    let telegram = FakeTelegram::start().await;
+    let model = ScriptedModel::start(|req: &ModelRequest| {
+        if req.tool_results().is_empty() && req.user_text().contains("draw a slow kite") {
+            Reply::Tool {
+                name: "tool_call".into(),
+                arguments: json!({"id": "image_generate", "args": {"prompt": "a slow kite sleep=15000", "model": "plume/Banana2"}}),
+            }
+        } else {
+            Reply::Text("🎨 Drawing it now.".into())
+        }
+    })
+    .await;
+    let mut oc = openclaw_with_plugin(
+        &telegram.api_root,
+        &server,
+        &user.key,
+        json!({
+            "models": {"providers": {"scripted": model.provider_config("scripted-1")}},
+            "agents": {"defaults": {"model": {"primary": "scripted/scripted-1"},
+                                    "mediaModels": {"image": {"primary": "plume/Banana2"}}}},
+            "channels": {"telegram": {"dmPolicy": "open", "allowFrom": ["*"]}},
+        }),
+    );
+    oc.start_gateway(&telegram);
+    telegram.user_says(4242, "draw a slow kite");
+    let journal = oc.state().join("media/plume/plugin-tasks/1.json");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !journal.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the call never started: {:?}\n{}",
+            model.replies(),
+            oc.gateway_log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    oc.stop_gateway(); // kill -9, mid-call
+    oc.start_gateway(&telegram);
+    let jobs = oc.plume(&["jobs"]);
+    assert_eq!(jobs["jobs"][0]["task_id"], 1, "adopted: {jobs}");
+    assert_eq!(jobs["jobs"][0]["target"], "telegram:4242", "{jobs}");
+    assert!(!journal.exists());
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !telegram.sent().iter().any(|m| m.file.is_some()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered: {:?}\n{}",
+            telegram.sent(),
+            oc.poller_log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let photos: Vec<_> = telegram
+        .sent()
+        .into_iter()
+        .filter(|m| m.file.is_some())
+        .collect();
+    assert_eq!(photos.len(), 1, "once: {photos:?}");
+    assert_eq!(photos[0].chat_id, "4242");
+    let task = server.get(&user.key, "/api/open/tasks/1").await.1["data"].clone();
+    let url = task["result"]["imageUrl"].as_str().unwrap();
+    let made = server
+        .http
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(photos[0].file.as_ref().unwrap().1, made.to_vec());
+    assert_eq!(task_count(&server, &user.key).await, 1, "one Plume task");
+}

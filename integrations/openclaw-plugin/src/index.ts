@@ -3,6 +3,7 @@
 // plume/remove-bg and plume/remove-watermark) and as a video generation provider
 // (plume/veo, plume/seedance2 and their models). See README.md.
 
+import { Journal } from "./journal.js";
 import { buildImageProvider, buildVideoProvider, IdempotencyKeys, resolveSettings } from "./providers.js";
 
 interface PluginApi {
@@ -18,8 +19,9 @@ const plugin = {
   register(api: PluginApi) {
     const settings = resolveSettings(api.pluginConfig);
     const keys = new IdempotencyKeys();
-    api.registerImageGenerationProvider(buildImageProvider({ settings, keys }));
-    api.registerVideoGenerationProvider(buildVideoProvider({ settings, keys }));
+    const journal = new Journal(settings.journalDir);
+    api.registerImageGenerationProvider(buildImageProvider({ settings, keys, journal }));
+    api.registerVideoGenerationProvider(buildVideoProvider({ settings, keys, journal }));
   },
 };
 

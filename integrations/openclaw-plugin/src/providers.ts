@@ -14,6 +14,7 @@ import {
   videoCapabilities,
 } from "./catalog.js";
 import { imageContent, videoContent, type VideoImage } from "./content.js";
+import { defaultJournalDir, Journal } from "./journal.js";
 import { PlumeClient, PlumeError, type TaskView } from "./plume.js";
 
 /** Where the plugin finds its server and key. */
@@ -22,6 +23,8 @@ export interface Settings {
   apiKey?: string;
   /** Default time for one call when OpenClaw gives none. */
   timeoutMs: number;
+  /** Where waiting calls are recorded (see journal.ts). */
+  journalDir: string;
 }
 
 const DEFAULT_IMAGE_TIMEOUT_MS = 10 * 60_000;
@@ -40,6 +43,7 @@ export function resolveSettings(
     apiBase: text(config?.apiBase) ?? text(env.PLUME_API_BASE) ?? catalog.hostedApiBase,
     apiKey: text(config?.apiKey) ?? text(env.PLUME_API_KEY),
     timeoutMs: timeout,
+    journalDir: text(config?.journalDir) ?? defaultJournalDir(env),
   };
 }
 
@@ -97,6 +101,7 @@ export function toOpenClawError(err: unknown, settings: Settings): Error {
 interface CallContext {
   settings: Settings;
   keys: IdempotencyKeys;
+  journal?: Journal;
   fetch?: typeof fetch;
 }
 
@@ -130,20 +135,34 @@ async function uploadAll(client: PlumeClient, inputs: SourceAsset[]): Promise<st
   return urls;
 }
 
-/** Creates the task and waits for it; the key is settled once the outcome is known. */
+/**
+ * Creates the task and waits for it; the key is settled once the outcome is known. While it
+ * waits the task is in the journal, so `plume` can deliver it if this process dies.
+ */
 async function run(
+  ctx: CallContext,
   client: PlumeClient,
-  category: string,
+  call: { category: string; sourceId: string; prompt: string },
   content: Record<string, unknown>,
   key: { key: string; settle: () => void },
   timeoutMs: number,
 ): Promise<TaskView> {
   const deadline = Date.now() + timeoutMs;
-  const task = await client.create(category, content, key.key);
+  const task = await client.create(call.category, content, key.key);
+  ctx.journal?.start({
+    plume_task_id: task.id,
+    api_base: client.apiBase,
+    category: call.category,
+    source_id: call.sourceId,
+    prompt: call.prompt,
+    started_at_ms: Date.now(),
+    pid: process.pid,
+  });
   try {
     return await client.waitFor(task, deadline);
   } finally {
     key.settle();
+    ctx.journal?.end(task.id);
   }
 }
 
@@ -189,7 +208,8 @@ export function buildImageProvider(ctx: CallContext) {
         const content = imageContent(category, { ...shape, imageUrls: urls });
         const timeoutMs = req.timeoutMs ?? (ctx.settings.timeoutMs || DEFAULT_IMAGE_TIMEOUT_MS);
         const deadline = Date.now() + timeoutMs;
-        const task = await run(client, category, content, key, timeoutMs);
+        const call = { category, sourceId: "image_generate:plume", prompt: req.prompt };
+        const task = await run(ctx, client, call, content, key, timeoutMs);
         const result = task.result as { imageUrl?: string; mimeType?: string } | null;
         if (!result?.imageUrl) throw new PlumeError("INTERNAL_ERROR", `task #${task.id} has no image`);
         const file = await client.download(result.imageUrl, Math.max(10_000, deadline - Date.now()));
@@ -255,7 +275,8 @@ export function buildVideoProvider(ctx: CallContext) {
         const content = videoContent(resolved.category, { ...shape, images: images(urls) });
         const timeoutMs = req.timeoutMs ?? (ctx.settings.timeoutMs || DEFAULT_VIDEO_TIMEOUT_MS);
         const deadline = Date.now() + timeoutMs;
-        const task = await run(client, resolved.category, content, key, timeoutMs);
+        const call = { category: resolved.category, sourceId: "video_generate:plume", prompt: req.prompt };
+        const task = await run(ctx, client, call, content, key, timeoutMs);
         const part = (task.result as { parts?: { videoUrl?: string; mimeType?: string }[] } | null)?.parts?.[0];
         if (!part?.videoUrl) throw new PlumeError("INTERNAL_ERROR", `task #${task.id} has no video`);
         const mimeType = part.mimeType ?? "video/mp4";

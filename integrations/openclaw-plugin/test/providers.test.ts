@@ -6,6 +6,10 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import { after, before, beforeEach, test } from "node:test";
 import { catalog, imageCapabilities, videoCapabilities } from "../src/catalog.js";
 import { imageContent, videoContent } from "../src/content.js";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Journal } from "../src/journal.js";
 import { buildImageProvider, buildVideoProvider, IdempotencyKeys, resolveSettings } from "../src/providers.js";
 
 interface Recorded {
@@ -95,9 +99,15 @@ beforeEach(() => {
   state.createError = null;
 });
 
+const journalDir = mkdtempSync(join(tmpdir(), "plume-journal-"));
+
 function providers(keys = new IdempotencyKeys()) {
-  const settings = { apiBase: base, apiKey: "plume_sk_test", timeoutMs: 0 };
-  return { image: buildImageProvider({ settings, keys }), video: buildVideoProvider({ settings, keys }) };
+  const settings = { apiBase: base, apiKey: "plume_sk_test", timeoutMs: 0, journalDir };
+  const journal = new Journal(journalDir);
+  return {
+    image: buildImageProvider({ settings, keys, journal }),
+    video: buildVideoProvider({ settings, keys, journal }),
+  };
 }
 
 test("capabilities come from the catalog", () => {
@@ -204,6 +214,23 @@ test("a video comes back as bytes with its URL; unknown models are refused", asy
   assert.equal(create.category, "seedance2");
   assert.equal(create.content.videoConfig.model, "seedance2-5s");
   await assert.rejects(video.generateVideo({ model: "sora", prompt: "x" }), /no video model sora/);
+});
+
+test("a waiting call is in the journal, and leaves it when it returns", async () => {
+  const { image } = providers();
+  state.finishAfterPolls = 3;
+  const call = image.generateImage({ model: "Banana2", prompt: "a journaled kite" });
+  const path = join(journalDir, "1.json");
+  for (let i = 0; i < 50 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 20));
+  const entry = JSON.parse(readFileSync(path, "utf8"));
+  assert.equal(entry.plume_task_id, 1);
+  assert.equal(entry.source_id, "image_generate:plume");
+  assert.equal(entry.prompt, "a journaled kite");
+  assert.equal(entry.pid, process.pid);
+  assert.equal(entry.api_base, base);
+  assert.equal(entry.apiKey, undefined, "no key in the journal");
+  await call;
+  assert.deepEqual(readdirSync(journalDir), []);
 });
 
 test("settings: plugin config, then environment, then the hosted service", () => {
