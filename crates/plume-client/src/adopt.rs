@@ -19,8 +19,10 @@ use std::path::{Path, PathBuf};
 
 /// How far apart the plugin's record and OpenClaw's task record may have been made.
 const MATCH_WINDOW_MS: i64 = 60_000;
-/// An orphan with no OpenClaw task to deliver to is dropped after this long.
-const GIVE_UP_MS: i64 = 24 * 3600 * 1000;
+/// An orphan with no OpenClaw task record is dropped after this long: OpenClaw records a
+/// media task before the call starts, so none by then means there is no chat to deliver to
+/// (an `openclaw infer` that was interrupted), and each look costs an `openclaw` start.
+const GIVE_UP_MS: i64 = 10 * 60 * 1000;
 
 /// One waiting call, as the plugin records it (journal.ts).
 #[derive(Debug, Clone, Deserialize)]
