@@ -19,7 +19,6 @@ use plume_testkit::fake_feishu::FakeFeishu;
 use plume_testkit::fake_model::{ModelRequest, Reply, ScriptedModel};
 use plume_testkit::fake_telegram::{FakeTelegram, Sent};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// At most this many tool calls in one turn: a script that went wrong ends the turn instead
@@ -233,16 +232,7 @@ impl AgentWorld {
     }
 
     async fn result_bytes(&self, task: i64) -> Vec<u8> {
-        let (_, t) = self
-            .server
-            .get(&self.user.key, &format!("/api/open/tasks/{task}"))
-            .await;
-        let url = t["data"]["result"]["imageUrl"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let body = self.server.http.get(&url).send().await.unwrap();
-        body.bytes().await.unwrap().to_vec()
+        self.server.result_bytes(&self.user.key, task).await
     }
 }
 
@@ -303,14 +293,6 @@ async fn a_chat_message_becomes_a_task_and_the_picture_comes_back_once() {
         requests.len(),
         "nothing ran after the turn"
     );
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("PLUME_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"))
-        .canonicalize()
-        .expect("the models folder: run scripts/setup-models --test-photos")
 }
 
 #[tokio::test(flavor = "multi_thread")]

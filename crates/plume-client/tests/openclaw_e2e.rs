@@ -76,20 +76,8 @@ async fn results_reach_telegram_once_through_the_real_cli() {
         .as_str()
         .unwrap()
         .to_string();
-    let served = s
-        .http
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(
-        photo.file.as_ref().unwrap().1,
-        served.to_vec(),
-        "byte-identical"
-    );
+    let served = s.download(&url).await;
+    assert_eq!(photo.file.as_ref().unwrap().1, served, "byte-identical");
 
     // Failure and timeout messages.
     let failed = create(&oc, "fail=the_prompt_was_refused");

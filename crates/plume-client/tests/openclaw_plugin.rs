@@ -14,16 +14,7 @@ use openclaw::OpenClaw;
 use plume_testkit::fake_model::{ModelRequest, Reply, ScriptedModel};
 use plume_testkit::fake_telegram::FakeTelegram;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::Duration;
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("PLUME_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"))
-        .canonicalize()
-        .expect("the models folder: run scripts/setup-models --test-photos")
-}
 
 /// A server whose generating categories are scripted and whose remove-bg is the real model.
 async fn server() -> Server {
@@ -55,6 +46,64 @@ fn openclaw_with_plugin(telegram_root: &str, server: &Server, key: &str, extra: 
     }
     oc.write_config_with(telegram_root, None, config);
     oc
+}
+
+/// OpenClaw with the plugin, its gateway running an agent on `model` whose image model is
+/// `plume/Banana2`, open to Telegram direct messages.
+fn agent_with_plugin(
+    telegram: &FakeTelegram,
+    server: &Server,
+    key: &str,
+    model: &ScriptedModel,
+) -> OpenClaw {
+    let mut oc = openclaw_with_plugin(
+        &telegram.api_root,
+        server,
+        key,
+        json!({
+            "models": {"providers": {"scripted": model.provider_config("scripted-1")}},
+            "agents": {"defaults": {"model": {"primary": "scripted/scripted-1"},
+                                    "mediaModels": {"image": {"primary": "plume/Banana2"}}}},
+            "channels": {"telegram": {"dmPolicy": "open", "allowFrom": ["*"]}},
+        }),
+    );
+    oc.start_gateway(telegram);
+    oc
+}
+
+/// Waits for a picture in chat 4242, then checks that it came once (nothing more within
+/// 8 s) and is the image Plume task `task_id` made.
+async fn assert_one_photo(
+    telegram: &FakeTelegram,
+    server: &Server,
+    key: &str,
+    task_id: i64,
+    oc: &OpenClaw,
+) {
+    let photos = || -> Vec<_> {
+        telegram
+            .sent()
+            .into_iter()
+            .filter(|m| m.file.is_some())
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(180);
+    while photos().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no picture: {:?}\npoller.log:\n{}\n{}",
+            telegram.sent(),
+            oc.poller_log(),
+            oc.gateway_log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let photos = photos();
+    assert_eq!(photos.len(), 1, "once: {photos:?}");
+    assert_eq!(photos[0].chat_id, "4242");
+    let made = server.result_bytes(key, task_id).await;
+    assert_eq!(photos[0].file.as_ref().unwrap().1, made);
 }
 
 async fn task_count(server: &Server, key: &str) -> usize {
@@ -102,16 +151,8 @@ async fn infer_generates_edits_and_animates_through_plume() {
         "16:9"
     );
     let url = task["result"]["imageUrl"].as_str().unwrap();
-    let made = server
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(std::fs::read(&png).unwrap(), made.to_vec());
+    let made = server.download(url).await;
+    assert_eq!(std::fs::read(&png).unwrap(), made);
     let cost = task["credits_cost"].as_i64().unwrap();
     let balance = server.balance(&user);
     assert_eq!(balance["balance"], 1_000 - cost, "{balance}");
@@ -194,16 +235,8 @@ async fn infer_generates_edits_and_animates_through_plume() {
         "{video}"
     );
     let url = video["result"]["parts"][0]["videoUrl"].as_str().unwrap();
-    let stored = server
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(std::fs::read(&mp4).unwrap(), stored.to_vec());
+    let stored = server.download(url).await;
+    assert_eq!(std::fs::read(&mp4).unwrap(), stored);
 
     // A call that runs out of time leaves its task cancelled and refunded.
     let (ok, _, log) = oc.run_json(&[
@@ -264,59 +297,11 @@ async fn an_agents_image_generate_call_reaches_the_chat_once() {
         }
     })
     .await;
-    let mut oc = openclaw_with_plugin(
-        &telegram.api_root,
-        &server,
-        &user.key,
-        json!({
-            "models": {"providers": {"scripted": model.provider_config("scripted-1")}},
-            "agents": {"defaults": {"model": {"primary": "scripted/scripted-1"},
-                                    "mediaModels": {"image": {"primary": "plume/Banana2"}}}},
-            "channels": {"telegram": {"dmPolicy": "open", "allowFrom": ["*"]}},
-        }),
-    );
-    oc.start_gateway(&telegram);
+    let oc = agent_with_plugin(&telegram, &server, &user.key, &model);
     telegram.user_says(4242, "draw a red kite");
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let photos = telegram
-            .sent()
-            .into_iter()
-            .filter(|m| m.file.is_some())
-            .count();
-        if photos > 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no picture: {:?}\nreplies {:?}\n{}",
-            telegram.sent(),
-            model.replies(),
-            oc.gateway_log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    let photos: Vec<_> = telegram
-        .sent()
-        .into_iter()
-        .filter(|m| m.file.is_some())
-        .collect();
-    assert_eq!(photos.len(), 1, "once: {photos:?}");
-    assert_eq!(photos[0].chat_id, "4242");
+    assert_one_photo(&telegram, &server, &user.key, 1, &oc).await;
     let task = server.get(&user.key, "/api/open/tasks/1").await.1["data"].clone();
     assert_eq!(task["status"], 3, "{task}");
-    let url = task["result"]["imageUrl"].as_str().unwrap();
-    let made = server
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(photos[0].file.as_ref().unwrap().1, made.to_vec());
     assert_eq!(task_count(&server, &user.key).await, 1, "one Plume task");
 
     // A generation Plume refuses: the agent hears Plume's reason and tells the chat.
@@ -366,18 +351,7 @@ async fn a_result_survives_a_gateway_killed_mid_call() {
         }
     })
     .await;
-    let mut oc = openclaw_with_plugin(
-        &telegram.api_root,
-        &server,
-        &user.key,
-        json!({
-            "models": {"providers": {"scripted": model.provider_config("scripted-1")}},
-            "agents": {"defaults": {"model": {"primary": "scripted/scripted-1"},
-                                    "mediaModels": {"image": {"primary": "plume/Banana2"}}}},
-            "channels": {"telegram": {"dmPolicy": "open", "allowFrom": ["*"]}},
-        }),
-    );
-    oc.start_gateway(&telegram);
+    let mut oc = agent_with_plugin(&telegram, &server, &user.key, &model);
     telegram.user_says(4242, "draw a slow kite");
     let journal = oc.state().join("media/plume/plugin-tasks/1.json");
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
@@ -396,35 +370,6 @@ async fn a_result_survives_a_gateway_killed_mid_call() {
     assert_eq!(jobs["jobs"][0]["task_id"], 1, "adopted: {jobs}");
     assert_eq!(jobs["jobs"][0]["target"], "telegram:4242", "{jobs}");
     assert!(!journal.exists());
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    while !telegram.sent().iter().any(|m| m.file.is_some()) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not delivered: {:?}\n{}",
-            telegram.sent(),
-            oc.poller_log()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let photos: Vec<_> = telegram
-        .sent()
-        .into_iter()
-        .filter(|m| m.file.is_some())
-        .collect();
-    assert_eq!(photos.len(), 1, "once: {photos:?}");
-    assert_eq!(photos[0].chat_id, "4242");
-    let task = server.get(&user.key, "/api/open/tasks/1").await.1["data"].clone();
-    let url = task["result"]["imageUrl"].as_str().unwrap();
-    let made = server
-        .http
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(photos[0].file.as_ref().unwrap().1, made.to_vec());
+    assert_one_photo(&telegram, &server, &user.key, 1, &oc).await;
     assert_eq!(task_count(&server, &user.key).await, 1, "one Plume task");
 }

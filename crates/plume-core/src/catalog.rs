@@ -38,7 +38,7 @@ fn category_entry(category: Category) -> Value {
             CategoryKind::Edit => "edit",
             CategoryKind::Video => "video",
         },
-        "prompt": !matches!(category, Category::RemoveBg | Category::RemoveWatermark),
+        "prompt": category.kind() != CategoryKind::Edit,
         "minInputImages": min_images,
         "maxInputImages": max_images,
         "processingModes": modes,

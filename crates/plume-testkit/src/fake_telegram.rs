@@ -80,7 +80,7 @@ impl FakeTelegram {
     /// Queues a photo (JPEG bytes) with a caption from user `chat_id` in a private chat; the
     /// bot fetches it with `getFile` and the file download.
     pub fn user_sends_photo(&self, chat_id: i64, jpeg: Vec<u8>, caption: &str) {
-        let (width, height) = jpeg_size(&jpeg);
+        let (width, height) = image_size(&jpeg);
         let mut files = self.state.files.lock().unwrap();
         let n = files.len() + 1;
         let file_id = format!("photo-file-{n}");
@@ -279,8 +279,8 @@ async fn download(
 }
 
 /// A photo's width and height ((0, 0) when it does not decode).
-fn jpeg_size(jpeg: &[u8]) -> (u32, u32) {
-    image::ImageReader::new(std::io::Cursor::new(jpeg))
+fn image_size(bytes: &[u8]) -> (u32, u32) {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .ok()
         .and_then(|r| r.into_dimensions().ok())

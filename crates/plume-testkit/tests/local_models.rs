@@ -4,16 +4,7 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("PLUME_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"))
-        .canonicalize()
-        .expect("the models folder: run scripts/setup-models --test-photos")
-}
 
 fn photo_bytes(name: &str) -> Vec<u8> {
     std::fs::read(models_dir().join("test-photos").join(format!("{name}.jpg")))

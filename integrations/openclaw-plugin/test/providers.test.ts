@@ -26,6 +26,8 @@ const state = {
   outcome: { status: 3, error: null as null | { code: string; message: string } },
   finishAfterPolls: 1,
   createError: null as null | { code: string; message: string },
+  /** The video's HEAD reports this many bytes (the file itself stays small). */
+  videoLength: 0,
 };
 let server: Server;
 let base = "";
@@ -80,6 +82,10 @@ before(async () => {
         return task.status < 3 ? setTimeout(answer, Math.min(wait * 1000, 200)) : answer();
       }
       if (url.pathname === "/files/results/r.png") return reply(res, 200, PNG, "image/png");
+      if (url.pathname === "/files/results/v.mp4" && req.method === "HEAD" && state.videoLength) {
+        res.writeHead(200, { "content-type": "video/mp4", "content-length": String(state.videoLength) });
+        return res.end();
+      }
       if (url.pathname === "/files/results/v.mp4") return reply(res, 200, Buffer.from("ftypmp42"), "video/mp4");
       reply(res, 404, { success: false, code: "NOT_FOUND", message: "no route" });
     });
@@ -97,6 +103,7 @@ beforeEach(() => {
   state.outcome = { status: 3, error: null };
   state.finishAfterPolls = 1;
   state.createError = null;
+  state.videoLength = 0;
 });
 
 const journalDir = mkdtempSync(join(tmpdir(), "plume-journal-"));
@@ -231,6 +238,19 @@ test("a waiting call is in the journal, and leaves it when it returns", async ()
   assert.equal(entry.apiKey, undefined, "no key in the journal");
   await call;
   assert.deepEqual(readdirSync(journalDir), []);
+});
+
+test("a video over 64 MB comes back as its URL, not downloaded", async () => {
+  const { video } = providers();
+  state.videoLength = 64 * 1024 * 1024 + 1;
+  const result = await video.generateVideo({ model: "veo", prompt: "a long sunset" });
+  assert.equal(result.videos[0]!.buffer, undefined);
+  assert.match(result.videos[0]!.url!, /v\.mp4$/);
+  assert.ok(!state.requests.some((r) => r.method === "GET" && r.path.endsWith("v.mp4")), "not fetched");
+  state.requests = [];
+  state.videoLength = 64 * 1024 * 1024;
+  const small = await video.generateVideo({ model: "veo", prompt: "a short sunset" });
+  assert.equal(small.videos[0]!.buffer!.toString(), "ftypmp42", "at the limit: bytes");
 });
 
 test("settings: plugin config, then environment, then the hosted service", () => {

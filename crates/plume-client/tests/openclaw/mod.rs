@@ -83,18 +83,13 @@ impl OpenClaw {
     pub fn install_plume_plugin(&self) {
         let tgz = std::env::var("PLUME_TEST_PLUGIN_TGZ")
             .expect("PLUME_TEST_PLUGIN_TGZ: run scripts/test-openclaw");
-        let out = self
-            .command("openclaw")
-            .args(["plugins", "install", &format!("npm-pack:{tgz}")])
-            .args(["--force", "--accept-capabilities"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        self.run_ok(&[
+            "plugins",
+            "install",
+            &format!("npm-pack:{tgz}"),
+            "--force",
+            "--accept-capabilities",
+        ]);
     }
 
     /// Runs `openclaw <args>`; returns whether it succeeded, its JSON output (Null when
@@ -113,15 +108,16 @@ impl OpenClaw {
     /// `openclaw skills install skill/plume-image`, which must succeed.
     pub fn install_skill(&self) {
         let skill = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../skill/plume-image");
-        let out = self
-            .command("openclaw")
-            .args(["skills", "install"])
-            .arg(&skill)
-            .output()
-            .unwrap();
+        self.run_ok(&["skills", "install", skill.to_str().unwrap()]);
+    }
+
+    /// Runs `openclaw <args>`, which must succeed.
+    pub fn run_ok(&self, args: &[&str]) {
+        let out = self.command("openclaw").args(args).output().unwrap();
         assert!(
             out.status.success(),
-            "{}",
+            "openclaw {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     }

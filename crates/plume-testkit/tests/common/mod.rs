@@ -44,6 +44,16 @@ pub fn real_server_bin() -> PathBuf {
     bin
 }
 
+/// The local models and sample photos `scripts/setup-models --test-photos` installs
+/// (`PLUME_MODELS_DIR`, default `target/models`).
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("PLUME_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/models"))
+        .canonicalize()
+        .expect("the models folder: run scripts/setup-models --test-photos")
+}
+
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
@@ -248,6 +258,26 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The bytes a file URL serves (a result, an upload).
+    pub async fn download(&self, url: &str) -> Vec<u8> {
+        let response = self.http.get(url).send().await.expect("GET");
+        assert!(
+            response.status().is_success(),
+            "{url}: {}",
+            response.status()
+        );
+        response.bytes().await.expect("body").to_vec()
+    }
+
+    /// The image a successful task made.
+    pub async fn result_bytes(&self, key: &str, task_id: i64) -> Vec<u8> {
+        let (_, t) = self.get(key, &format!("/api/open/tasks/{task_id}")).await;
+        let url = t["data"]["result"]["imageUrl"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{t}"));
+        self.download(url).await
     }
 
     pub async fn get(&self, key: &str, path: &str) -> (u16, Value) {
