@@ -141,6 +141,40 @@ impl Admin<'_> {
         Ok(json!({ "user_id": id.to_string(), "name": name }))
     }
 
+    /// Creates a user who signs in to the portal with `email` and `password`; an admin sees
+    /// the operator pages. The first admin is made this way.
+    pub async fn create_login(
+        &self,
+        email: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<Value, ApiError> {
+        let email = crate::portal::normalize_email(email)?;
+        if password.chars().count() < crate::portal::MIN_PASSWORD_CHARS {
+            return Err(ApiError::field(
+                "password",
+                format!(
+                    "must be at least {} characters",
+                    crate::portal::MIN_PASSWORD_CHARS
+                ),
+            ));
+        }
+        let password = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || crate::portal::hash_password(&password))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let role = if admin {
+            crate::portal::Role::Admin
+        } else {
+            crate::portal::Role::User
+        };
+        let Some(id) = self.db.create_login(&email, &hash, role, 0).await? else {
+            return Err(ApiError::field("email", "is already registered"));
+        };
+        Ok(json!({ "user_id": id.to_string(), "email": email, "role": role.as_str() }))
+    }
+
     /// Creates a key; the only time the key itself is ever shown.
     pub async fn create_key(&self, user: &str) -> Result<Value, ApiError> {
         let user_id = self.existing_user(user).await?;
@@ -166,7 +200,7 @@ impl Admin<'_> {
             ));
         }
         let user_id = self.existing_user(user).await?;
-        let balance = self.db.topup(user_id, amount).await?;
+        let balance = self.db.topup(user_id, amount, None).await?;
         Ok(json!({ "user_id": user_id.to_string(), "amount": amount, "balance": balance }))
     }
 

@@ -24,6 +24,7 @@ use tokio::sync::watch;
         Runs with no setup: `plume-server serve` listens on 127.0.0.1:8080 and keeps its SQLite \
         database and files under ./data. Create an account with the admin commands:\n\n  \
         plume-server admin create-user --name alice      -> {\"user_id\": \"1\", ...}\n  \
+        plume-server admin create-user --email ops@example.com --admin < password.txt\n  \
         plume-server admin create-key --user 1           -> {\"key\": \"plume_sk_...\"}  (shown once)\n  \
         plume-server admin topup --user 1 --amount 100\n\n\
         Settings come from --config FILE (TOML) and the environment: PLUME_LISTEN, \
@@ -175,10 +176,19 @@ fn run_vision(
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Create a user: {"user_id": ...}.
+    /// Create a user: {"user_id": ...}. With --email the user can sign in to the portal; the
+    /// password is read from stdin (one line), so it stays out of the shell history. --admin
+    /// makes an operator, who sees the portal's admin pages.
     CreateUser {
+        /// A name for a user without a portal login (API keys only).
+        #[arg(long, required_unless_present = "email")]
+        name: Option<String>,
+        /// The email the user signs in with.
         #[arg(long)]
-        name: String,
+        email: Option<String>,
+        /// Make this user an operator (needs --email).
+        #[arg(long, requires = "email")]
+        admin: bool,
     },
     /// Create an API key for a user: {"key": ...}. The key is shown only this once.
     CreateKey {
@@ -318,7 +328,24 @@ async fn admin(config: Option<PathBuf>, command: AdminCommand) -> (serde_json::V
     };
     let admin = Admin { db: db.as_ref() };
     let result = match command {
-        AdminCommand::CreateUser { name } => admin.create_user(&name).await,
+        AdminCommand::CreateUser {
+            email: Some(email),
+            admin: is_admin,
+            ..
+        } => {
+            let mut password = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut password) {
+                return fail(
+                    plume_core::ErrorCode::ValidationError,
+                    format!("cannot read the password from stdin: {e}"),
+                );
+            }
+            let password = password.trim_end_matches(['\r', '\n']);
+            admin.create_login(&email, password, is_admin).await
+        }
+        AdminCommand::CreateUser { name, .. } => {
+            admin.create_user(name.as_deref().unwrap_or("")).await
+        }
         AdminCommand::CreateKey { user } => admin.create_key(&user).await,
         AdminCommand::DisableKey { key } => admin.disable_key(&key).await,
         AdminCommand::Topup { user, amount } => admin.topup(&user, amount).await,
@@ -400,11 +427,14 @@ pub async fn serve(config: Config, executors: Executors) -> anyhow::Result<()> {
     let app = crate::http::router(service.clone());
     let mut http_stop_wait = http_stop.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop_wait.wait_for(|v| *v).await;
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop_wait.wait_for(|v| *v).await;
+        })
+        .await
     });
     shutdown_signal().await;
     tracing::info!(

@@ -45,6 +45,8 @@ pub struct Config {
     pub providers: crate::providers::ProvidersConfig,
     /// The local models behind remove-bg and remove-watermark.
     pub models: ModelsConfig,
+    /// The web portal: sign-up, keys, credits, tasks, operator pages.
+    pub portal: crate::portal::PortalConfig,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -128,6 +130,7 @@ impl Default for Config {
             time_limits: BTreeMap::new(),
             providers: Default::default(),
             models: ModelsConfig::default(),
+            portal: Default::default(),
         }
     }
 }
@@ -205,6 +208,17 @@ impl Config {
         if let Some(v) = env("PLUME_MODELS_DIR") {
             config.models.dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("PLUME_PORTAL_SIGNUP") {
+            config.portal.signup = match v.as_str() {
+                "open" => crate::portal::SignupMode::Open,
+                "invite" => crate::portal::SignupMode::Invite,
+                "closed" => crate::portal::SignupMode::Closed,
+                _ => bail!("PLUME_PORTAL_SIGNUP must be open, invite or closed"),
+            };
+        }
+        if let Some(v) = env("PLUME_PORTAL_INVITE_CODE") {
+            config.portal.invite_code = v;
+        }
         if let Some(v) = env("PLUME_FETCH_ALLOW_HOSTS") {
             config.fetch.allow_hosts = v
                 .split(',')
@@ -246,6 +260,7 @@ impl Config {
         if !matches!(base.scheme(), "http" | "https") || base.host_str().is_none() {
             bail!("public_base {:?} must be an http(s) URL", self.public_base);
         }
+        self.portal.check()?;
         for name in self.time_limits.keys().chain(self.queue.concurrency.keys()) {
             if Category::parse(name).is_none() {
                 bail!("{}", Category::unknown_message(name));

@@ -15,6 +15,8 @@
 //! * [`local`]: remove-bg and remove-watermark on this CPU, through `plume-vision`;
 //! * [`providers`]: the upstream executors (Gemini image, Seedream, Veo, Seedance) and describe;
 //! * [`retention`]: deleting uploads and results older than the configured days;
+//! * [`portal`]: the Plume Platform's operations (sign-up, sessions, keys, credits, codes,
+//!   the operator's pages), behind its pages and its `/api/portal/*` JSON;
 //! * [`http`]: routes and handlers; [`metrics`]: Prometheus text.
 
 pub mod accounts;
@@ -31,6 +33,7 @@ pub mod http;
 pub mod local;
 pub mod metrics;
 pub mod migrate;
+pub mod portal;
 pub mod providers;
 pub mod retention;
 pub mod service;

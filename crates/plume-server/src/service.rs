@@ -21,6 +21,8 @@ pub struct Service {
     pub events: Arc<TaskEvents>,
     pub metrics: Metrics,
     pub(crate) rate_limiter: crate::accounts::RateLimiter,
+    /// Failed portal sign-ins per account and per address.
+    pub(crate) login_throttle: crate::portal::LoginThrottle,
     /// For executors that call upstream providers.
     pub http: reqwest::Client,
     /// Serves `POST /api/open/describe` when a vision-language model is configured.
@@ -95,6 +97,11 @@ impl Service {
         )?;
         let rate_limiter = crate::accounts::RateLimiter::new(config.limits.rate_limit_per_minute);
         let describer = crate::providers::describer(&config.providers)?;
+        let login_throttle = crate::portal::LoginThrottle::new(
+            config.portal.login_failures_per_account,
+            config.portal.login_failures_per_address,
+            std::time::Duration::from_secs(config.portal.login_window_minutes * 60),
+        );
         Ok(Arc::new(Service {
             http: reqwest::Client::builder()
                 .user_agent(concat!("plume-server/", env!("CARGO_PKG_VERSION")))
@@ -107,6 +114,7 @@ impl Service {
             events: Arc::new(TaskEvents::default()),
             metrics: Metrics::default(),
             rate_limiter,
+            login_throttle,
             describer,
             vision: std::sync::OnceLock::new(),
         }))

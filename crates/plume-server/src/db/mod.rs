@@ -14,6 +14,7 @@
 //!
 //! [`open`] picks one from a database URL, so callers never learn which they have.
 
+pub mod portal;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -22,6 +23,7 @@ mod tests;
 
 use async_trait::async_trait;
 use plume_core::{Category, TaskStatus};
+pub use portal::PortalStore;
 use serde_json::Value;
 
 pub type DbResult<T> = Result<T, DbError>;
@@ -171,7 +173,9 @@ impl Terminal {
 pub struct KeyRecord {
     pub key_id: i64,
     pub user_id: i64,
+    /// The key, or the user it belongs to, is disabled.
     pub disabled: bool,
+    pub last_used_at: Option<Millis>,
 }
 
 /// Sums of ledger amounts by kind.
@@ -192,7 +196,7 @@ pub struct StatusCount {
 }
 
 #[async_trait]
-pub trait Database: Send + Sync + 'static {
+pub trait Database: PortalStore + Send + Sync + 'static {
     // Accounts and keys.
     async fn create_user(&self, name: &str) -> DbResult<i64>;
     async fn user_exists(&self, user_id: i64) -> DbResult<bool>;
@@ -200,8 +204,9 @@ pub trait Database: Send + Sync + 'static {
     async fn find_key(&self, key_hash: &str) -> DbResult<Option<KeyRecord>>;
     /// `false` when no such key exists.
     async fn disable_key(&self, key_hash: &str) -> DbResult<bool>;
-    /// Adds credits, opening the account on the first top-up; returns the new balance.
-    async fn topup(&self, user_id: i64, amount: i64) -> DbResult<i64>;
+    /// Adds credits, opening the account on the first top-up; returns the new balance. The
+    /// note (an operator's reason) is kept on the ledger entry.
+    async fn topup(&self, user_id: i64, amount: i64, note: Option<&str>) -> DbResult<i64>;
     /// `None` when the user has no credits account.
     async fn balance(&self, user_id: i64) -> DbResult<Option<i64>>;
     /// Ledger sums for one user, or for everyone.
@@ -306,7 +311,25 @@ use Column::{Int, Json, Text};
 
 /// The tables in foreign-key order, with their columns: what `export` and `import` move.
 pub const TABLES: &[(&str, &[(&str, Column)])] = &[
-    ("users", &[("id", Int), ("name", Text), ("created_at", Int)]),
+    (
+        "users",
+        &[
+            ("id", Int),
+            ("name", Text),
+            ("created_at", Int),
+            ("disabled", Int),
+        ],
+    ),
+    (
+        "portal_logins",
+        &[
+            ("user_id", Int),
+            ("email", Text),
+            ("password_hash", Text),
+            ("role", Text),
+            ("created_at", Int),
+        ],
+    ),
     (
         "api_keys",
         &[
@@ -316,6 +339,7 @@ pub const TABLES: &[(&str, &[(&str, Column)])] = &[
             ("key_prefix", Text),
             ("disabled", Int),
             ("created_at", Int),
+            ("last_used_at", Int),
         ],
     ),
     (
@@ -363,6 +387,20 @@ pub const TABLES: &[(&str, &[(&str, Column)])] = &[
             ("kind", Text),
             ("amount", Int),
             ("created_at", Int),
+            ("note", Text),
+        ],
+    ),
+    (
+        "topup_codes",
+        &[
+            ("id", Int),
+            ("code_hash", Text),
+            ("code_prefix", Text),
+            ("amount", Int),
+            ("note", Text),
+            ("created_at", Int),
+            ("redeemed_by", Int),
+            ("redeemed_at", Int),
         ],
     ),
 ];

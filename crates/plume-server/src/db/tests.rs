@@ -104,6 +104,9 @@ both!(status_and_ledger_move_together_once);
 both!(concurrent_creates_and_claims_stay_exact);
 both!(export_then_import_keeps_everything);
 
+#[path = "portal_tests.rs"]
+mod portal_suite;
+
 async fn status_and_ledger_move_together_once(db: Arc<dyn Database>) {
     let user = db.create_user("u").await.unwrap();
     assert_eq!(
@@ -112,7 +115,7 @@ async fn status_and_ledger_move_together_once(db: Arc<dyn Database>) {
             .unwrap(),
         CreateOutcome::NoAccount
     );
-    db.topup(user, 25).await.unwrap();
+    db.topup(user, 25, None).await.unwrap();
     let CreateOutcome::Created(task) = db
         .create_task(new_task(user, 10), now_millis())
         .await
@@ -205,7 +208,7 @@ async fn status_and_ledger_move_together_once(db: Arc<dyn Database>) {
 /// claimers racing for the tasks: exact balances, one task per key, no task claimed twice.
 async fn concurrent_creates_and_claims_stay_exact(db: Arc<dyn Database>) {
     let user = db.create_user("u").await.unwrap();
-    db.topup(user, 100).await.unwrap();
+    db.topup(user, 100, None).await.unwrap();
     let mut creates = Vec::new();
     for i in 0..40 {
         let db = db.clone();
@@ -262,7 +265,7 @@ async fn concurrent_creates_and_claims_stay_exact(db: Arc<dyn Database>) {
 async fn export_then_import_keeps_everything(db: Arc<dyn Database>) {
     let user = db.create_user("u").await.unwrap();
     db.create_key(user, "hash", "plume_sk_ab").await.unwrap();
-    db.topup(user, 50).await.unwrap();
+    db.topup(user, 50, None).await.unwrap();
     let mut t = new_task(user, 10);
     t.input_files = vec![InputFile {
         pointer: "/imageUrls/0".into(),

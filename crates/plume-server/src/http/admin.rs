@@ -67,9 +67,21 @@ pub async fn create_user(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = parse_json(body)?;
-    Ok(ok(Admin { db: s.db.as_ref() }
-        .create_user(text_field(&body, "name")?)
-        .await?))
+    let admin = Admin { db: s.db.as_ref() };
+    if body.get("email").is_some() {
+        let role = body.get("role").and_then(Value::as_str).unwrap_or("user");
+        if !matches!(role, "user" | "admin") {
+            return Err(ApiError::field("role", "must be user or admin"));
+        }
+        return Ok(ok(admin
+            .create_login(
+                text_field(&body, "email")?,
+                text_field(&body, "password")?,
+                role == "admin",
+            )
+            .await?));
+    }
+    Ok(ok(admin.create_user(text_field(&body, "name")?).await?))
 }
 
 pub async fn create_key(

@@ -86,7 +86,7 @@ pub async fn cancel_task(
     Ok(ok_of(&service.task_view(&task)))
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+pub(super) fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     let too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE;
     ApiError {
         http_status: too_large.then_some(413),

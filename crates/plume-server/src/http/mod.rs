@@ -1,9 +1,13 @@
 //! The HTTP layer: routes, the envelope, authentication and request metrics. Handlers parse
-//! and answer; what they do lives in [`Service`].
+//! and answer; what they do lives in [`Service`] and [`crate::portal::Portal`]. The portal's
+//! HTML pages live in `pages`, its JSON in [`portal_api`], its session cookie in [`session`].
 
 mod admin;
 mod api;
 mod files;
+mod pages;
+pub mod portal_api;
+pub mod session;
 
 use crate::error::ApiError;
 use crate::service::Service;
@@ -98,6 +102,17 @@ impl FromRequestParts<AppState> for Caller {
                 )
             });
         }
+        // "Last used" on the portal's key list, refreshed at most once a minute per key so
+        // that authenticating stays a read; off the request's path.
+        let now = crate::db::now_millis();
+        if key.last_used_at.is_none_or(|t| now - t > 60_000) {
+            let db = service.db.clone();
+            tokio::spawn(async move {
+                if let Err(e) = db.touch_key(key.key_id, now).await {
+                    tracing::debug!(error = %e, "recording a key's last use failed");
+                }
+            });
+        }
         Ok(Caller {
             user_id: key.user_id,
             key_id: key.key_id,
@@ -149,8 +164,37 @@ pub fn router(service: AppState) -> Router {
         .route("/api/admin/topup", post(admin::topup))
         .route("/api/admin/balance", get(admin::balance))
         .route("/api/admin/tasks", get(admin::tasks))
+        .merge(portal_routes(service.config.portal.enabled))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(json_limit))
         .layer(axum::middleware::from_fn_with_state(service.clone(), track))
         .with_state(service)
+}
+
+/// The portal: its JSON API and its pages (none of it when `portal.enabled` is false).
+fn portal_routes(enabled: bool) -> Router<AppState> {
+    use portal_api as p;
+    if !enabled {
+        return Router::new();
+    }
+    Router::new()
+        .route("/api/portal/signup", post(p::signup))
+        .route("/api/portal/login", post(p::login))
+        .route("/api/portal/logout", post(p::logout))
+        .route("/api/portal/me", get(p::me))
+        .route("/api/portal/keys", get(p::keys).post(p::create_key))
+        .route("/api/portal/keys/{id}/disable", post(p::disable_key))
+        .route("/api/portal/ledger", get(p::ledger))
+        .route("/api/portal/redeem", post(p::redeem))
+        .route("/api/portal/tasks", get(p::tasks).post(p::create_task))
+        .route("/api/portal/tasks/{id}", get(p::task))
+        .route("/api/portal/admin/overview", get(p::admin_overview))
+        .route("/api/portal/admin/users", get(p::admin_users))
+        .route("/api/portal/admin/users/{id}/topup", post(p::admin_topup))
+        .route(
+            "/api/portal/admin/users/{id}/disable",
+            post(p::admin_disable_user),
+        )
+        .route("/api/portal/admin/codes", post(p::admin_codes))
+        .merge(pages::routes())
 }

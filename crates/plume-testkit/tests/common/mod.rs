@@ -239,6 +239,30 @@ impl Server {
         (json, out.status.success())
     }
 
+    /// Runs `admin ARGS` with `input` on its stdin (a password).
+    pub fn admin_with_input(&self, args: &[&str], input: &str) -> (Value, bool) {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .arg("admin")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let json: Value =
+            serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("admin printed {text:?}"));
+        (json, out.status.success())
+    }
+
     /// A user with a key and `credits` (no account when 0).
     pub fn user(&self, credits: i64) -> User {
         let (u, ok) = self.admin(&["create-user", "--name", "tester"]);

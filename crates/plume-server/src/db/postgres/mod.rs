@@ -24,13 +24,14 @@ use sqlx::{PgPool, Row};
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// Any constant: the advisory lock that keeps two nodes from migrating at once.
 const MIGRATION_LOCK: i64 = 0x706c756d65;
 const CHANNEL: &str = "plume_tasks";
 
 mod notify;
+mod portal;
 mod transfer;
 
 pub struct PgDatabase {
@@ -230,7 +231,10 @@ impl Database for PgDatabase {
     }
 
     async fn find_key(&self, key_hash: &str) -> DbResult<Option<KeyRecord>> {
-        let row = sqlx::query("SELECT id, user_id, disabled FROM api_keys WHERE key_hash = $1")
+        let row = sqlx::query(
+            "SELECT k.id, k.user_id, k.last_used_at, CASE WHEN k.disabled <> 0 OR u.disabled <> 0 THEN 1::BIGINT ELSE 0::BIGINT END AS disabled
+             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1",
+        )
             .bind(key_hash)
             .fetch_optional(&self.pool)
             .await
@@ -240,6 +244,7 @@ impl Database for PgDatabase {
                 key_id: r.try_get("id").map_err(db_err)?,
                 user_id: r.try_get("user_id").map_err(db_err)?,
                 disabled: r.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
+                last_used_at: r.try_get("last_used_at").map_err(db_err)?,
             })
         })
         .transpose()
@@ -254,7 +259,7 @@ impl Database for PgDatabase {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn topup(&self, user_id: i64, amount: i64) -> DbResult<i64> {
+    async fn topup(&self, user_id: i64, amount: i64, note: Option<&str>) -> DbResult<i64> {
         let now = now_millis();
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let balance: i64 = sqlx::query_scalar(
@@ -269,7 +274,14 @@ impl Database for PgDatabase {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        write_entry(&mut tx, user_id, None, "topup", amount, now).await?;
+        sqlx::query("INSERT INTO ledger (user_id, kind, amount, created_at, note) VALUES ($1, 'topup', $2, $3, $4)")
+            .bind(user_id)
+            .bind(amount)
+            .bind(now)
+            .bind(note)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(balance)
     }

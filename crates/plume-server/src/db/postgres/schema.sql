@@ -1,4 +1,4 @@
--- Plume schema, version 2 (PostgreSQL). Times are milliseconds since the Unix epoch, as in
+-- Plume schema, version 3 (PostgreSQL). Times are milliseconds since the Unix epoch, as in
 -- SQLite, so rows move between the backends unchanged. Every integer is BIGINT.
 CREATE TABLE IF NOT EXISTS plume_schema (
     version BIGINT NOT NULL
@@ -147,3 +147,41 @@ BEGIN
     RETURN QUERY SELECT 'created'::TEXT, v_balance - p_cost, v_id;
 END
 $$;
+
+-- Version 3: the portal. Columns added in place, so a version 2 database upgrades on start.
+ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN IF NOT EXISTS last_used_at BIGINT;
+ALTER TABLE ledger ADD COLUMN IF NOT EXISTS note TEXT;
+
+-- A user who signs in has a login: a unique lower-cased email and an argon2id password hash
+-- (a PHC string). Users made by the admin commands may have none.
+CREATE TABLE IF NOT EXISTS portal_logins (
+    user_id        BIGINT PRIMARY KEY REFERENCES users(id),
+    email          TEXT   NOT NULL UNIQUE,
+    password_hash  TEXT   NOT NULL,
+    role           TEXT   NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    created_at     BIGINT NOT NULL
+);
+
+-- Sessions are stored as SHA-256 of the cookie's token; the CSRF token of its forms beside it.
+CREATE TABLE IF NOT EXISTS portal_sessions (
+    token_hash  TEXT   PRIMARY KEY,
+    user_id     BIGINT NOT NULL REFERENCES users(id),
+    csrf_token  TEXT   NOT NULL,
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS portal_sessions_by_user ON portal_sessions (user_id);
+
+-- Top-up codes an operator issued, stored hashed; redeemed at most once (the compare-and-set
+-- on redeemed_by IS NULL and the ledger entry share one transaction).
+CREATE TABLE IF NOT EXISTS topup_codes (
+    id           BIGSERIAL PRIMARY KEY,
+    code_hash    TEXT   NOT NULL UNIQUE,
+    code_prefix  TEXT   NOT NULL,
+    amount       BIGINT NOT NULL CHECK (amount > 0),
+    note         TEXT,
+    created_at   BIGINT NOT NULL,
+    redeemed_by  BIGINT REFERENCES users(id),
+    redeemed_at  BIGINT
+);

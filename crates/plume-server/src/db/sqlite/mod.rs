@@ -16,9 +16,10 @@ use std::path::Path;
 use std::time::Duration;
 
 const SCHEMA: &str = include_str!("schema.sql");
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
+mod portal;
 mod transfer;
 
 pub struct SqliteDatabase {
@@ -143,6 +144,18 @@ impl SqliteDatabase {
                 .await
                 .map_err(db_err)?;
         }
+        if (1..=2).contains(&version) {
+            // Version 3: the portal's columns on existing tables (its new tables come from
+            // the schema below).
+            sqlx::raw_sql(
+                "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+                 ALTER TABLE ledger ADD COLUMN note TEXT;",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
         sqlx::raw_sql(SCHEMA)
             .execute(&mut *tx)
             .await
@@ -189,7 +202,10 @@ impl Database for SqliteDatabase {
     }
 
     async fn find_key(&self, key_hash: &str) -> DbResult<Option<KeyRecord>> {
-        let row = sqlx::query("SELECT id, user_id, disabled FROM api_keys WHERE key_hash = ?1")
+        let row = sqlx::query(
+            "SELECT k.id, k.user_id, k.last_used_at, CASE WHEN k.disabled <> 0 OR u.disabled <> 0 THEN 1 ELSE 0 END AS disabled
+             FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?1",
+        )
             .bind(key_hash)
             .fetch_optional(&self.read)
             .await
@@ -199,6 +215,7 @@ impl Database for SqliteDatabase {
                 key_id: r.try_get("id").map_err(db_err)?,
                 user_id: r.try_get("user_id").map_err(db_err)?,
                 disabled: r.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
+                last_used_at: r.try_get("last_used_at").map_err(db_err)?,
             })
         })
         .transpose()
@@ -213,7 +230,7 @@ impl Database for SqliteDatabase {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn topup(&self, user_id: i64, amount: i64) -> DbResult<i64> {
+    async fn topup(&self, user_id: i64, amount: i64, note: Option<&str>) -> DbResult<i64> {
         let now = now_millis();
         let mut tx = self
             .write
@@ -231,7 +248,14 @@ impl Database for SqliteDatabase {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_err)?;
-        write_entry(&mut tx, user_id, None, "topup", amount, now).await?;
+        sqlx::query("INSERT INTO ledger (user_id, kind, amount, created_at, note) VALUES (?1, 'topup', ?2, ?3, ?4)")
+            .bind(user_id)
+            .bind(amount)
+            .bind(now)
+            .bind(note)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
         tx.commit().await.map_err(db_err)?;
         Ok(balance)
     }

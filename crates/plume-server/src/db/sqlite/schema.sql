@@ -1,8 +1,10 @@
--- Plume schema, version 2 (SQLite). Times are milliseconds since the Unix epoch.
+-- Plume schema, version 3 (SQLite). Times are milliseconds since the Unix epoch.
 CREATE TABLE IF NOT EXISTS users (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     name        TEXT    NOT NULL,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    -- A disabled user's keys answer FORBIDDEN and they cannot sign in to the portal.
+    disabled    INTEGER NOT NULL DEFAULT 0
 );
 
 -- Keys are stored as SHA-256 hex of the whole key; the prefix only helps an operator tell
@@ -13,7 +15,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
     key_hash    TEXT    NOT NULL UNIQUE,
     key_prefix  TEXT    NOT NULL,
     disabled    INTEGER NOT NULL DEFAULT 0,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    -- Refreshed at most once a minute, so authentication stays a read.
+    last_used_at INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS credit_accounts (
@@ -28,7 +32,9 @@ CREATE TABLE IF NOT EXISTS ledger (
     task_id     INTEGER REFERENCES tasks(id),
     kind        TEXT    NOT NULL CHECK (kind IN ('topup', 'reserve', 'capture', 'refund')),
     amount      INTEGER NOT NULL CHECK (amount > 0),
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    -- Why credits were added: an operator's reason, or the top-up code redeemed.
+    note        TEXT
 );
 -- No task entry can be written twice.
 CREATE UNIQUE INDEX IF NOT EXISTS ledger_once_per_task ON ledger (task_id, kind) WHERE task_id IS NOT NULL;
@@ -67,3 +73,37 @@ CREATE UNIQUE INDEX IF NOT EXISTS tasks_idempotency ON tasks (user_id, idempoten
 CREATE INDEX IF NOT EXISTS tasks_runnable ON tasks (category, status, id) WHERE status < 3;
 CREATE INDEX IF NOT EXISTS tasks_deadline ON tasks (deadline_at) WHERE status < 3;
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks (status, id);
+
+-- The portal (version 3). A user who signs in has a login: a unique lower-cased email and an
+-- argon2id password hash (a PHC string). Users made by the admin commands may have none.
+CREATE TABLE IF NOT EXISTS portal_logins (
+    user_id        INTEGER PRIMARY KEY REFERENCES users(id),
+    email          TEXT    NOT NULL UNIQUE,
+    password_hash  TEXT    NOT NULL,
+    role           TEXT    NOT NULL DEFAULT 'user' CHECK (role IN ('user', 'admin')),
+    created_at     INTEGER NOT NULL
+);
+
+-- Sessions are stored as SHA-256 of the cookie's token; the CSRF token of its forms beside it.
+CREATE TABLE IF NOT EXISTS portal_sessions (
+    token_hash  TEXT    PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    csrf_token  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS portal_sessions_by_user ON portal_sessions (user_id);
+
+-- Top-up codes an operator issued, stored hashed; redeemed at most once (the compare-and-set
+-- on redeemed_by IS NULL and the ledger entry share one transaction).
+CREATE TABLE IF NOT EXISTS topup_codes (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    code_hash    TEXT    NOT NULL UNIQUE,
+    code_prefix  TEXT    NOT NULL,
+    amount       INTEGER NOT NULL CHECK (amount > 0),
+    note         TEXT,
+    created_at   INTEGER NOT NULL,
+    redeemed_by  INTEGER REFERENCES users(id),
+    redeemed_at  INTEGER
+);
+CREATE INDEX IF NOT EXISTS tasks_by_user ON tasks (user_id, id);
