@@ -182,3 +182,88 @@ async fn listings_show_only_the_users_own_rows(db: Arc<dyn Database>) {
     assert_eq!(rows("portal_logins"), Some(2));
     assert_eq!(rows("topup_codes"), Some(0));
 }
+
+/// Rows of a version 2 install: a user with a key, credits and a ledger entry.
+const V2_ROWS: &str = "INSERT INTO users (name, created_at) VALUES ('old', 1);
+    INSERT INTO api_keys (user_id, key_hash, key_prefix, created_at) VALUES (1, 'oldhash', 'plume_sk_old', 1);
+    INSERT INTO credit_accounts (user_id, balance, updated_at) VALUES (1, 7, 1);
+    INSERT INTO ledger (user_id, kind, amount, created_at) VALUES (1, 'topup', 7, 1);";
+
+/// What must hold after a version 2 database is opened by this server.
+async fn upgraded_keeps_rows_and_gains_the_portal(db: &dyn Database) {
+    let key = db.find_key("oldhash").await.unwrap().unwrap();
+    assert_eq!(
+        (key.user_id, key.disabled, key.last_used_at),
+        (1, false, None)
+    );
+    assert_eq!(db.balance(1).await.unwrap(), Some(7));
+    assert_eq!(db.ledger_of(1, None, 10).await.unwrap()[0].note, None);
+    let users = db.search_users("old", 10).await.unwrap();
+    assert_eq!((users[0].id, users[0].email.as_deref()), (1, None));
+    assert!(db
+        .create_login("new@example.com", "h", Role::User, 0)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(db
+        .set_login(1, "old@example.com", "h", Role::Admin)
+        .await
+        .unwrap());
+    assert_eq!(
+        db.login_by_email("old@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        Role::Admin
+    );
+}
+
+#[tokio::test]
+async fn a_version_2_sqlite_database_upgrades_in_place() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    let dir = std::env::temp_dir().join(format!("plume-db-v2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("t.db");
+    let old = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    sqlx::raw_sql(include_str!("testdata/sqlite_v2.sql"))
+        .execute(&old)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("PRAGMA user_version = 2; {V2_ROWS}"))
+        .execute(&old)
+        .await
+        .unwrap();
+    old.close().await;
+    let db = sqlite::SqliteDatabase::open(&path).await.unwrap();
+    upgraded_keeps_rows_and_gains_the_portal(&db).await;
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_version_2_postgres_database_upgrades_in_place() {
+    use sqlx::Connection;
+    let (url, _guard) = super::empty_postgres().await;
+    let mut old = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(include_str!("testdata/postgres_v2.sql"))
+        .execute(&mut old)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!(
+        "INSERT INTO plume_schema (version) VALUES (2); {V2_ROWS}"
+    ))
+    .execute(&mut old)
+    .await
+    .unwrap();
+    old.close().await.unwrap();
+    let db = postgres::PgDatabase::open(&url).await.unwrap();
+    upgraded_keeps_rows_and_gains_the_portal(&db).await;
+}

@@ -29,8 +29,15 @@ pub(crate) async fn sqlite(tag: &str) -> (Arc<dyn Database>, Guard) {
     (Arc::new(db), Guard(Some(Box::new(cleanup))))
 }
 
-/// A new, empty PostgreSQL database; dropped again when the guard goes.
+/// A new PostgreSQL database with Plume's schema; dropped again when the guard goes.
 pub(crate) async fn postgres() -> (Arc<dyn Database>, Guard) {
+    let (url, guard) = empty_postgres().await;
+    let db = postgres::PgDatabase::open(&url).await.unwrap();
+    (Arc::new(db), guard)
+}
+
+/// A new, empty PostgreSQL database (its URL); dropped again when the guard goes.
+pub(crate) async fn empty_postgres() -> (String, Guard) {
     use sqlx::Connection;
     let server = std::env::var("PLUME_TEST_POSTGRES")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
@@ -43,9 +50,7 @@ pub(crate) async fn postgres() -> (Arc<dyn Database>, Guard) {
         .execute(&mut conn)
         .await
         .unwrap();
-    let db = postgres::PgDatabase::open(&format!("{server}/{name}"))
-        .await
-        .unwrap();
+    let url = format!("{server}/{name}");
     // Dropped from a plain thread: the test's runtime may be shutting down.
     let cleanup = move || {
         let _ = std::thread::spawn(move || {
@@ -63,7 +68,7 @@ pub(crate) async fn postgres() -> (Arc<dyn Database>, Guard) {
         })
         .join();
     };
-    (Arc::new(db), Guard(Some(Box::new(cleanup))))
+    (url, Guard(Some(Box::new(cleanup))))
 }
 
 fn new_task(user_id: i64, cost: i64) -> NewTask {

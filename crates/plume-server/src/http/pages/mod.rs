@@ -123,6 +123,7 @@ pub fn page(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Plume Platform" }
                 link rel="stylesheet" href="/assets/portal.css";
+                link rel="icon" href="data:,";
                 script src="/assets/portal.js" defer {}
             }
             body {
