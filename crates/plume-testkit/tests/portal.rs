@@ -403,8 +403,29 @@ async fn a_user_sees_only_their_own_tasks_and_admin_routes_hide() {
     let (_, list) = a.get("/api/portal/tasks").await;
     assert_eq!(list["data"]["tasks"][0]["id"], id);
 
+    // The gallery's thumbnail: a small JPEG, for the owner only.
+    let thumb = |cookie: String| {
+        s.http
+            .get(s.url(&format!("/tasks/{id}/thumb")))
+            .header("cookie", cookie)
+            .send()
+    };
+    let r = thumb(a.cookie.clone().unwrap()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let small = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert!(small.width() <= 480 && small.height() <= 480);
+
     let mut b = Browser::new(&s);
     b.signup("b@example.com").await;
+    assert_eq!(
+        thumb(b.cookie.clone().unwrap())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
     assert_error(
         &b.get(&format!("/api/portal/tasks/{id}")).await,
         404,
@@ -579,4 +600,51 @@ async fn pages_are_served_with_a_strict_policy() {
             200
         );
     }
+}
+
+/// Runs one statement on the server's own database, whichever backend it is.
+async fn execute_sql(s: &Server, sql: &str) {
+    use sqlx::Connection;
+    match &s.backend.database_url {
+        Some(url) => {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        None => {
+            let path = s.data_dir().join("plume.db");
+            let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_expired_session_signs_nobody_in() {
+    let s = Server::start("", &[]).await;
+    let mut b = Browser::new(&s);
+    b.signup("brief@example.com").await;
+    assert_eq!(b.get("/api/portal/me").await.0, 200);
+    // Time passes: the session's expiry (session_hours after sign-in) is now behind us.
+    execute_sql(&s, "UPDATE portal_sessions SET expires_at = 1").await;
+    assert_error(&b.get("/api/portal/me").await, 401, "UNAUTHORIZED");
+    let r = b.post("/api/portal/keys", &json!({})).await;
+    assert_error(&r, 401, "UNAUTHORIZED");
+    // Signing in again starts a new one; "everywhere" ends every session of the user.
+    let mut phone = Browser::new(&s);
+    for who in [&mut b, &mut phone] {
+        let r = who
+            .post(
+                "/api/portal/login",
+                &json!({"email": "brief@example.com", "password": "a long passphrase"}),
+            )
+            .await;
+        assert_eq!(r.0, 200, "{}", r.1);
+    }
+    let r = b
+        .post("/api/portal/logout", &json!({"everywhere": true}))
+        .await;
+    assert_eq!(r.1["data"]["sessions_ended"], 2, "{}", r.1);
+    assert_error(&phone.get("/api/portal/me").await, 401, "UNAUTHORIZED");
 }

@@ -129,8 +129,8 @@ pub trait PortalStore: Send + Sync {
     /// The session, when it exists, has not expired at `now` and its user is not disabled.
     async fn session(&self, token_hash: &str, now: Millis) -> DbResult<Option<Session>>;
     async fn delete_session(&self, token_hash: &str) -> DbResult<()>;
-    /// Signs a user out everywhere but `keep` (a token hash); returns how many ended. Also
-    /// drops expired sessions of everyone.
+    /// Signs a user out everywhere but `keep` (a token hash); returns how many live sessions
+    /// ended. Also drops everyone's expired sessions.
     async fn delete_sessions_of(
         &self,
         user_id: i64,

@@ -12,6 +12,7 @@
 //! * nothing here logs an email's password, a session token, a key or a code.
 
 mod secrets;
+pub mod thumbs;
 
 pub use crate::db::portal::{KeyInfo, LedgerEntry, Redeemed, Role, Session, UserSummary};
 pub use secrets::{hash_password, LoginThrottle};

@@ -165,7 +165,7 @@ try {
 
   step("signs out");
   await page.goto(`${BASE}/`);
-  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByRole("button", { name: "Sign out", exact: true }).click();
   await page.waitForURL(`${BASE}/login`);
 
   assert.deepEqual(problems, [], "no script errors or CSP violations");

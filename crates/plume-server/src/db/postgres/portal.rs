@@ -189,14 +189,20 @@ impl PortalStore for PgDatabase {
         now: Millis,
     ) -> DbResult<u64> {
         let done = sqlx::query(
-            "DELETE FROM portal_sessions WHERE (user_id = $1 AND token_hash IS DISTINCT FROM $2) OR expires_at <= $3",
+            "DELETE FROM portal_sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2 AND expires_at > $3",
         )
-        .bind(user_id)
-        .bind(keep)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(db_err)?;
+            .bind(user_id)
+            .bind(keep)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        // Everyone's expired sessions go too: they would never sign anyone in again.
+        sqlx::query("DELETE FROM portal_sessions WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(done.rows_affected())
     }
 

@@ -56,7 +56,8 @@ function render(node, task) {
   const image = firstImage(task.result);
   if (thumb && image && thumb.tagName === "SPAN") {
     const media = document.createElement(image.video ? "video" : "img");
-    media.src = image.url;
+    // Images are shown through the server's small thumbnail, not the full result.
+    media.src = image.video ? image.url : "/tasks/" + task.id + "/thumb";
     media.dataset.role = "thumb";
     if (image.video) { media.preload = "metadata"; media.muted = true; } else { media.alt = "Result of task " + task.id; }
     thumb.replaceWith(media);

@@ -61,6 +61,13 @@ pub async fn home(State(s): State<AppState>, MaybeUser(user): MaybeUser) -> Resp
                 (task_cards(&s, &tasks))
                 p { a href="/tasks" { "All tasks" } }
             }
+            h2 { "Sessions" }
+            form method="post" action="/logout" {
+                input type="hidden" name="csrf" value=(user.session.csrf_token);
+                input type="hidden" name="everywhere" value="1";
+                p.hint { "Lost a device, or signed in somewhere you should not have?" }
+                button.secondary type="submit" { "Sign out everywhere" }
+            }
         },
     )
 }
@@ -200,7 +207,13 @@ pub async fn logout(
     if let Err(e) = check_csrf(&user, f.get("csrf")) {
         return e.into_response();
     }
-    if let Err(e) = (Portal { service: &s }).logout(&user.token).await {
+    let portal = Portal { service: &s };
+    if f.get("everywhere").map(String::as_str) == Some("1") {
+        if let Err(e) = portal.logout_elsewhere(&user.session, &user.token).await {
+            return e.into_response();
+        }
+    }
+    if let Err(e) = portal.logout(&user.token).await {
         return e.into_response();
     }
     let mut response = Redirect::to("/login").into_response();

@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/credits/redeem", post(account::redeem))
         .route("/tasks", get(tasks::gallery))
         .route("/tasks/{id}", get(tasks::task_page))
+        .route("/tasks/{id}/thumb", get(tasks::thumb))
         .route("/try", get(tasks::try_page).post(tasks::try_submit))
         .route("/admin", get(admin::overview))
         .route("/admin/users", get(admin::users))

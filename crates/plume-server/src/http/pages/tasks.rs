@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::http::AppState;
 use crate::portal::Portal;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::BytesMut;
 use maud::{html, Markup};
@@ -55,7 +55,7 @@ pub fn task_cards(s: &AppState, tasks: &[TaskRecord]) -> Markup {
                 li.card data-task=(view.id) data-status=(view.status) {
                     a.thumb href={ "/tasks/" (view.id) } aria-label={ "Task " (view.id) ", " (view.category) ", " (view.status_text) } {
                         @match thumbnail(&view) {
-                            Some((url, false)) => img src=(url) alt={ "Result of task " (view.id) } loading="lazy" data-role="thumb";
+                            Some((_, false)) => img src={ "/tasks/" (view.id) "/thumb" } alt={ "Result of task " (view.id) } loading="lazy" data-role="thumb";
                             Some((url, true)) => video src=(url) preload="metadata" muted data-role="thumb" {},
                             None => span.placeholder data-role="thumb" { (view.category) },
                         }
@@ -129,6 +129,34 @@ fn results(view: &TaskView) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// A task's thumbnail (owner only), made on first view: see [`crate::portal::thumbs`].
+pub async fn thumb(
+    State(s): State<AppState>,
+    PageUser(user): PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = plume_core::parse_task_id(&id) else {
+        return not_found_page(&s, Some(&user.session));
+    };
+    let task = match s.get_task(user.session.user_id, id, None).await {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    match crate::portal::thumbs::thumbnail(&s, &task).await {
+        Ok(Some(jpeg)) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg"),
+                (header::CACHE_CONTROL, "private, max-age=86400"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            jpeg,
+        )
+            .into_response(),
+        Ok(None) => ApiError::not_found("thumbnail").into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
