@@ -90,8 +90,17 @@ pub struct Limits {
     pub upload_max_pixels: u64,
     /// Largest JSON request body.
     pub json_body_max_bytes: usize,
-    /// Requests per minute per API key; 0 turns rate limiting off.
+    /// Requests per minute per API key, in bursts up to the same number
+    /// (`PLUME_RATE_LIMIT_PER_MINUTE`); 0 turns rate limiting off.
     pub rate_limit_per_minute: u32,
+    /// Most bytes of request headers (names and values together); more answers 431.
+    pub header_max_bytes: usize,
+    /// Most request headers; more answers 431.
+    pub header_max_count: usize,
+    /// Longest time a request may take to produce its answer; past it, 503 with
+    /// Retry-After. A download already streaming is not cut. Long polls (`?wait=`, at most
+    /// 30 s) are held at most this less 3 s.
+    pub request_timeout_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -141,7 +150,10 @@ impl Default for Limits {
             upload_max_bytes: 20 * 1024 * 1024,
             upload_max_pixels: 40_000_000,
             json_body_max_bytes: 1024 * 1024,
-            rate_limit_per_minute: 0,
+            rate_limit_per_minute: 1200,
+            header_max_bytes: 32 * 1024,
+            header_max_count: 100,
+            request_timeout_seconds: 120,
         }
     }
 }
@@ -208,6 +220,12 @@ impl Config {
         if let Some(v) = env("PLUME_MODELS_DIR") {
             config.models.dir = Some(PathBuf::from(v));
         }
+        if let Some(v) = env("PLUME_RATE_LIMIT_PER_MINUTE") {
+            config.limits.rate_limit_per_minute = v
+                .trim()
+                .parse()
+                .context("PLUME_RATE_LIMIT_PER_MINUTE must be a whole number (0 turns it off)")?;
+        }
         if let Some(v) = env("PLUME_PORTAL_SIGNUP") {
             config.portal.signup = match v.as_str() {
                 "open" => crate::portal::SignupMode::Open,
@@ -261,6 +279,12 @@ impl Config {
             bail!("public_base {:?} must be an http(s) URL", self.public_base);
         }
         self.portal.check()?;
+        if self.limits.request_timeout_seconds < 5 {
+            bail!("limits.request_timeout_seconds must be at least 5");
+        }
+        if self.limits.header_max_bytes < 1024 || self.limits.header_max_count < 16 {
+            bail!("limits.header_max_bytes must be at least 1024 and limits.header_max_count at least 16");
+        }
         for name in self.time_limits.keys().chain(self.queue.concurrency.keys()) {
             if Category::parse(name).is_none() {
                 bail!("{}", Category::unknown_message(name));

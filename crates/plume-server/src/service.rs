@@ -120,6 +120,14 @@ impl Service {
         }))
     }
 
+    /// The longest a `?wait=` long poll is held: the contract's maximum, and always short of
+    /// the request timeout.
+    pub fn max_wait(&self) -> std::time::Duration {
+        let seconds = plume_core::MAX_WAIT_SECONDS
+            .min(self.config.limits.request_timeout_seconds.saturating_sub(3));
+        std::time::Duration::from_secs(seconds)
+    }
+
     /// The public URL of a stored file: under the CDN in front of the bucket when one is
     /// configured, else `/files/` on this server.
     pub fn file_url(&self, key: &str) -> String {

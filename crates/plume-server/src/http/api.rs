@@ -58,7 +58,7 @@ pub async fn get_task(
                     format!("must be whole seconds, at most {MAX_WAIT_SECONDS}"),
                 )
             })?;
-            Some(Duration::from_secs(seconds.min(MAX_WAIT_SECONDS)))
+            Some(Duration::from_secs(seconds).min(service.max_wait()))
         }
     };
     let task = service.get_task(caller.user_id, id, wait).await?;

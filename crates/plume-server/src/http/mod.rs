@@ -134,6 +134,54 @@ async fn track(State(service): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// The limits every request shares: header size and count, a deadline for the answer, and
+/// a `Retry-After` on every 429 and 503, whichever handler (or this guard) made it.
+async fn guard(State(service): State<AppState>, request: Request, next: Next) -> Response {
+    let limits = &service.config.limits;
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > limits.header_max_count || header_bytes > limits.header_max_bytes {
+        return ApiError {
+            http_status: Some(431),
+            ..ApiError::field(
+                "headers",
+                format!(
+                    "too large: at most {} headers and {} bytes of them",
+                    limits.header_max_count, limits.header_max_bytes
+                ),
+            )
+        }
+        .into_response();
+    }
+    let deadline = std::time::Duration::from_secs(limits.request_timeout_seconds);
+    let mut response = match tokio::time::timeout(deadline, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError {
+            http_status: Some(503),
+            ..ApiError::new(
+                ErrorCode::InternalError,
+                format!(
+                    "the request took longer than {} s; retry",
+                    limits.request_timeout_seconds
+                ),
+            )
+        }
+        .into_response(),
+    };
+    let status = response.status();
+    if matches!(status.as_u16(), 429 | 503) && !response.headers().contains_key(header::RETRY_AFTER)
+    {
+        let seconds: u64 = if status.as_u16() == 429 { 1 } else { 5 };
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
 async fn fallback() -> ApiError {
     ApiError::not_found("route")
 }
@@ -167,6 +215,7 @@ pub fn router(service: AppState) -> Router {
         .merge(portal_routes(service.config.portal.enabled))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(json_limit))
+        .layer(axum::middleware::from_fn_with_state(service.clone(), guard))
         .layer(axum::middleware::from_fn_with_state(service.clone(), track))
         .with_state(service)
 }

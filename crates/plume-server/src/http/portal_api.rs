@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use plume_core::{TaskView, MAX_WAIT_SECONDS};
+use plume_core::TaskView;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -226,12 +226,14 @@ pub async fn task(
     let id = plume_core::parse_task_id(&id).ok_or_else(|| ApiError::not_found("task"))?;
     let wait = match q.get("wait") {
         None => None,
-        Some(w) => Some(Duration::from_secs(
-            w.trim()
-                .parse::<u64>()
-                .map_err(|_| ApiError::field("wait", "must be whole seconds"))?
-                .min(MAX_WAIT_SECONDS),
-        )),
+        Some(w) => Some(
+            Duration::from_secs(
+                w.trim()
+                    .parse::<u64>()
+                    .map_err(|_| ApiError::field("wait", "must be whole seconds"))?,
+            )
+            .min(s.max_wait()),
+        ),
     };
     let task = s.get_task(user.session.user_id, id, wait).await?;
     Ok(ok(

@@ -135,6 +135,8 @@ impl Setup {
             dir.join("data").display().to_string(),
         ));
         env.push(("RUST_LOG".into(), "warn".into()));
+        // The bench's one key sends far more than the default per-key rate.
+        env.push(("PLUME_RATE_LIMIT_PER_MINUTE".into(), "0".into()));
         let label = match (kind, nodes) {
             (Kind::Sqlite, _) => "SQLite + disk".to_string(),
             (Kind::Postgres, 1) => "PostgreSQL + S3, 1 node".to_string(),
