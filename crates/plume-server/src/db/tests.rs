@@ -18,7 +18,12 @@ impl Drop for Guard {
 
 /// A SQLite file in a fresh folder.
 pub(crate) async fn sqlite(tag: &str) -> (Arc<dyn Database>, Guard) {
-    let dir = std::env::temp_dir().join(format!("plume-db-{tag}-{}", std::process::id()));
+    // Unique per call: suites running at once may use the same tag.
+    let dir = std::env::temp_dir().join(format!(
+        "plume-db-{tag}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let db = sqlite::SqliteDatabase::open(&dir.join("t.db"))
         .await
@@ -312,4 +317,58 @@ async fn export_then_import_keeps_everything(db: Arc<dyn Database>) {
         let next = target.create_user("v").await.unwrap();
         assert!(next > user, "ids continue after the imported ones");
     }
+}
+
+both!(one_idempotency_key_racing_makes_one_task_and_one_charge);
+
+/// Many creates with one Idempotency-Key at once (on SQLite they meet inside one group
+/// commit): one task, one reserve; the rest see it; a different request with the key is a
+/// conflict.
+async fn one_idempotency_key_racing_makes_one_task_and_one_charge(db: Arc<dyn Database>) {
+    let user = db.create_user("u").await.unwrap();
+    db.topup(user, 1000, None).await.unwrap();
+    let task = |hash: &str| NewTask {
+        user_id: user,
+        category: Category::Banana2,
+        task_type: None,
+        title: None,
+        project_id: None,
+        widget_mapping: None,
+        content: json!({"prompt": "p"}),
+        credits_cost: 10,
+        input_files: Vec::new(),
+        idempotency: Some(("key-1".into(), hash.into())),
+        deadline_at: now_millis() + 60_000,
+    };
+    let mut racers = Vec::new();
+    for i in 0..40 {
+        let db = db.clone();
+        let t = task(if i == 39 { "other" } else { "same" });
+        racers.push(tokio::spawn(async move {
+            loop {
+                match db.create_task(t.clone(), now_millis()).await {
+                    Err(DbError::Retryable) => continue,
+                    other => return other.unwrap(),
+                }
+            }
+        }));
+    }
+    let (mut created, mut existing, mut conflicts) = (Vec::new(), 0, 0);
+    for r in racers {
+        match r.await.unwrap() {
+            CreateOutcome::Created(t) => created.push(t.id),
+            CreateOutcome::Existing(_) => existing += 1,
+            CreateOutcome::IdempotencyConflict => conflicts += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    // Whichever request came first made the task; the others saw it (same request) or
+    // were refused (the other request).
+    assert_eq!(created.len(), 1);
+    assert!(
+        (existing, conflicts) == (38, 1) || (existing, conflicts) == (0, 39),
+        "{existing} existing, {conflicts} conflicts"
+    );
+    assert_eq!(db.balance(user).await.unwrap(), Some(990));
+    assert_eq!(db.ledger_totals(Some(user)).await.unwrap().reserve, 10);
 }

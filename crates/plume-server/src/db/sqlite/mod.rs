@@ -5,6 +5,7 @@
 //! fairly and a writer from another process (the `admin` commands) waits on the busy timeout
 //! instead of failing with a snapshot conflict. Reads use their own small pool and never
 //! block on writers. `synchronous = FULL`: a committed ledger entry survives power loss.
+//! Task creates are committed in groups (`group.rs`): one fsync for every create waiting.
 
 use super::rows::{columns_of, export_row, insert_all, select_all, task_from_row, ReadRow};
 use super::*;
@@ -19,12 +20,15 @@ const SCHEMA: &str = include_str!("schema.sql");
 const SCHEMA_VERSION: i64 = 3;
 const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
+mod group;
 mod portal;
 mod transfer;
 
 pub struct SqliteDatabase {
     read: SqlitePool,
     write: SqlitePool,
+    /// Task creates, committed in groups by one writer task (`group.rs`).
+    creates: group::Creates,
 }
 
 fn db_err(e: sqlx::Error) -> DbError {
@@ -90,6 +94,103 @@ async fn write_entry(
     Ok(())
 }
 
+/// One create inside the caller's transaction: the idempotency check, the balance check, the
+/// debit, the task row and its `reserve` entry. Nothing is committed here (see `group.rs`).
+async fn create_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    t: &NewTask,
+    now: Millis,
+) -> DbResult<CreateOutcome> {
+    if let Some((key, hash)) = &t.idempotency {
+        // A key older than the window is free again.
+        sqlx::query("UPDATE tasks SET idempotency_key = NULL WHERE user_id = ?1 AND idempotency_key = ?2 AND created_at < ?3")
+            .bind(t.user_id)
+            .bind(key)
+            .bind(now - IDEMPOTENCY_WINDOW_MS)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        let existing =
+            sqlx::query("SELECT * FROM tasks WHERE user_id = ?1 AND idempotency_key = ?2")
+                .bind(t.user_id)
+                .bind(key)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        if let Some(row) = existing {
+            let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
+            let record = task_from_row(&row)?;
+            return Ok(if stored.as_deref() == Some(hash.as_str()) {
+                CreateOutcome::Existing(record)
+            } else {
+                CreateOutcome::IdempotencyConflict
+            });
+        }
+    }
+    // The debit is the balance check: one statement on the hot path; the balance is read
+    // only to explain a refusal.
+    let debited: Option<i64> = sqlx::query_scalar(
+        "UPDATE credit_accounts SET balance = balance - ?1, updated_at = ?2
+         WHERE user_id = ?3 AND balance >= ?1 RETURNING balance",
+    )
+    .bind(t.credits_cost)
+    .bind(now)
+    .bind(t.user_id)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    if debited.is_none() {
+        let balance: Option<i64> =
+            sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = ?1")
+                .bind(t.user_id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
+        return Ok(match balance {
+            None => CreateOutcome::NoAccount,
+            Some(balance) => CreateOutcome::Insufficient { balance },
+        });
+    }
+    let (idem_key, idem_hash) = match &t.idempotency {
+        Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
+        None => (None, None),
+    };
+    let row = sqlx::query(
+        "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
+                            credits_cost, idempotency_key, request_hash, deadline_at, created_at, input_files)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING *",
+    )
+    .bind(t.user_id)
+    .bind(t.category.as_str())
+    .bind(t.task_type)
+    .bind(&t.title)
+    .bind(&t.project_id)
+    .bind(json_text(&t.widget_mapping))
+    .bind(t.content.to_string())
+    .bind(t.credits_cost)
+    .bind(idem_key)
+    .bind(idem_hash)
+    .bind(t.deadline_at)
+    .bind(now)
+    .bind(input_files_text(&t.input_files))
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    let record = task_from_row(&row)?;
+    if t.credits_cost > 0 {
+        write_entry(
+            tx,
+            t.user_id,
+            Some(record.id),
+            "reserve",
+            t.credits_cost,
+            now,
+        )
+        .await?;
+    }
+    Ok(CreateOutcome::Created(record))
+}
+
 impl SqliteDatabase {
     /// Opens (creating when missing) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> DbResult<SqliteDatabase> {
@@ -116,6 +217,7 @@ impl SqliteDatabase {
                 .connect_with(options.read_only(false))
                 .await
                 .map_err(db_err)?,
+            creates: group::Creates::start(write.clone()),
             write,
         };
         db.migrate().await?;
@@ -291,102 +393,10 @@ impl Database for SqliteDatabase {
         Ok(totals)
     }
 
+    /// Creates wait for the group-commit writer, which commits every create waiting at
+    /// that moment in one transaction (`group.rs`).
     async fn create_task(&self, t: NewTask, now: Millis) -> DbResult<CreateOutcome> {
-        let mut tx = self
-            .write
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err)?;
-        if let Some((key, hash)) = &t.idempotency {
-            // A key older than the window is free again.
-            sqlx::query("UPDATE tasks SET idempotency_key = NULL WHERE user_id = ?1 AND idempotency_key = ?2 AND created_at < ?3")
-                .bind(t.user_id)
-                .bind(key)
-                .bind(now - IDEMPOTENCY_WINDOW_MS)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            let existing =
-                sqlx::query("SELECT * FROM tasks WHERE user_id = ?1 AND idempotency_key = ?2")
-                    .bind(t.user_id)
-                    .bind(key)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            if let Some(row) = existing {
-                let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
-                let record = task_from_row(&row)?;
-                tx.commit().await.map_err(db_err)?;
-                return Ok(if stored.as_deref() == Some(hash.as_str()) {
-                    CreateOutcome::Existing(record)
-                } else {
-                    CreateOutcome::IdempotencyConflict
-                });
-            }
-        }
-        let balance: Option<i64> =
-            sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = ?1")
-                .bind(t.user_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_err)?;
-        let Some(balance) = balance else {
-            return Ok(CreateOutcome::NoAccount);
-        };
-        if balance < t.credits_cost {
-            return Ok(CreateOutcome::Insufficient { balance });
-        }
-        let debited = sqlx::query(
-            "UPDATE credit_accounts SET balance = balance - ?1, updated_at = ?2 WHERE user_id = ?3 AND balance >= ?1",
-        )
-        .bind(t.credits_cost)
-        .bind(now)
-        .bind(t.user_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        if debited.rows_affected() != 1 {
-            return Ok(CreateOutcome::Insufficient { balance });
-        }
-        let (idem_key, idem_hash) = match &t.idempotency {
-            Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
-            None => (None, None),
-        };
-        let row = sqlx::query(
-            "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
-                                credits_cost, idempotency_key, request_hash, deadline_at, created_at, input_files)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING *",
-        )
-        .bind(t.user_id)
-        .bind(t.category.as_str())
-        .bind(t.task_type)
-        .bind(&t.title)
-        .bind(&t.project_id)
-        .bind(json_text(&t.widget_mapping))
-        .bind(t.content.to_string())
-        .bind(t.credits_cost)
-        .bind(idem_key)
-        .bind(idem_hash)
-        .bind(t.deadline_at)
-        .bind(now)
-        .bind(input_files_text(&t.input_files))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let record = task_from_row(&row)?;
-        if t.credits_cost > 0 {
-            write_entry(
-                &mut tx,
-                t.user_id,
-                Some(record.id),
-                "reserve",
-                t.credits_cost,
-                now,
-            )
-            .await?;
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(CreateOutcome::Created(record))
+        self.creates.create(t, now).await
     }
 
     async fn task(&self, id: i64) -> DbResult<Option<TaskRecord>> {
