@@ -62,6 +62,61 @@ pub async fn sweep(
     Ok(deleted)
 }
 
+/// Deletes a terminal task's files that its result does not name: the outputs of an attempt
+/// that crashed before settling, or of one whose settle lost to a cancel or the deadline.
+/// The result's files (and their gallery thumbnails) stay. A task still running is left
+/// alone: its worker may be writing.
+pub async fn collect_orphans(service: &Service, task_id: i64) {
+    let task = match service.db.task(task_id).await {
+        Ok(Some(t)) if t.status.is_terminal() => t,
+        _ => return,
+    };
+    let mut keep: Vec<String> = Vec::new();
+    if task.status == plume_core::TaskStatus::Success {
+        if let Some(Ok(output)) = task
+            .output
+            .clone()
+            .map(serde_json::from_value::<crate::executor::ExecOutput>)
+        {
+            match output {
+                crate::executor::ExecOutput::Images { images } => {
+                    keep.extend(images.into_iter().map(|i| i.key))
+                }
+                crate::executor::ExecOutput::Videos { parts } => {
+                    for p in parts {
+                        keep.push(p.key);
+                        keep.extend(p.poster_key);
+                    }
+                }
+            }
+        }
+    }
+    let kept = |key: &str| {
+        keep.iter().any(|k| {
+            k == key
+                || k.rsplit_once('.')
+                    .map(|(stem, _)| format!("{stem}.thumb.jpg"))
+                    == Some(key.to_string())
+        })
+    };
+    let listed = match service.blobs.list(&format!("results/{task_id}/")).await {
+        Ok(listed) => listed,
+        Err(e) => {
+            tracing::warn!(task = task_id, error = %e, "listing a task's files failed");
+            return;
+        }
+    };
+    for file in listed {
+        if kept(file.key.as_str()) {
+            continue;
+        }
+        match service.blobs.delete(&file.key).await {
+            Ok(()) => tracing::info!(task = task_id, key = %file.key, "orphan result file deleted"),
+            Err(e) => tracing::warn!(task = task_id, error = %e, "deleting an orphan file failed"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,6 +284,7 @@ impl Service {
             ));
         }
         self.events.task_changed(id);
+        crate::retention::collect_orphans(self, id).await;
         if let (Some(executor), Some(job)) = (
             self.executors.get(task.category),
             task.upstream_job.as_ref(),

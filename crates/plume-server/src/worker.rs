@@ -234,6 +234,7 @@ async fn run_one(
                     executor.cancelled(now.upstream_job.as_ref()).await;
                 }
             }
+            crate::retention::collect_orphans(service, id).await;
         }
         Ending::Deadline => {
             record("timeout");
@@ -270,8 +271,13 @@ async fn settle(service: &Service, id: i64, owner: &str, terminal: Terminal) {
             "task was settled elsewhere (cancelled or timed out)"
         ),
         // The lease lapses and another attempt settles it; no ledger entry was written.
-        Err(e) => tracing::error!(task = id, error = %e, "settling a task failed"),
+        Err(e) => {
+            tracing::error!(task = id, error = %e, "settling a task failed");
+            return;
+        }
     }
+    // Files of earlier attempts, or all of ours when the settle lost, belong to no result.
+    crate::retention::collect_orphans(service, id).await;
 }
 
 /// Moves tasks past their deadline to status 5, refunded.
@@ -287,7 +293,11 @@ async fn reap(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
                         "the task did not finish within its time limit",
                     );
                     match service.db.finish(id, &terminal, None, now_millis()).await {
-                        Ok(true) => service.events.task_changed(id),
+                        Ok(true) => {
+                            service.events.task_changed(id);
+                            // A crashed attempt may have left files behind.
+                            crate::retention::collect_orphans(&service, id).await;
+                        }
                         Ok(false) => {}
                         Err(e) => tracing::warn!(task = id, error = %e, "timing out a task failed"),
                     }

@@ -7,6 +7,8 @@
 //! * `sleep=MS`: take this long;
 //! * `fail=WORDS_WITH_UNDERSCORES`: fail permanently with that message;
 //! * `retry=N`: fail with a retryable error on the first N attempts;
+//! * `late=MS`: store the result, then take this long before answering (a crash or a cancel
+//!   in between leaves a file no result names: the server must collect it);
 //! * `upstream`: act like a long-running upstream job: record one submission in
 //!   `$PLUME_TEST_UPSTREAM_DIR/<task id>` (appending a line), save the job id on the task,
 //!   and on a later attempt resume the saved job instead of submitting again.
@@ -38,6 +40,7 @@ pub struct Script {
     pub fail: Option<String>,
     pub retry: u32,
     pub upstream: bool,
+    pub late_ms: u64,
 }
 
 impl Script {
@@ -48,6 +51,7 @@ impl Script {
                 Some(("sleep", ms)) => script.sleep_ms = ms.parse().unwrap_or(0),
                 Some(("fail", why)) => script.fail = Some(why.replace('_', " ")),
                 Some(("retry", n)) => script.retry = n.parse().unwrap_or(0),
+                Some(("late", ms)) => script.late_ms = ms.parse().unwrap_or(0),
                 None if word == "upstream" => script.upstream = true,
                 _ => {}
             }
@@ -73,6 +77,15 @@ impl Executor for ScriptedExecutor {
         ctx: &ExecContext,
     ) -> Result<ExecOutput, ExecError> {
         let script = Script::parse(content.prompt.as_deref());
+        if let Ok(log) = std::env::var("PLUME_TEST_EXEC_LOG") {
+            use std::io::Write;
+            let line = format!("{} {}\n", ctx.task_id, ctx.attempt);
+            let _ = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .and_then(|mut f| f.write_all(line.as_bytes()));
+        }
         if script.upstream {
             if ctx.upstream_job().is_none() {
                 let dir = std::env::var("PLUME_TEST_UPSTREAM_DIR").map_err(|_| {
@@ -145,6 +158,9 @@ impl Executor for ScriptedExecutor {
                 mime: "image/png".into(),
             });
         }
+        if script.late_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(script.late_ms)).await;
+        }
         Ok(ExecOutput::Images { images: outputs })
     }
 }
@@ -172,14 +188,17 @@ mod tests {
 
     #[test]
     fn scripts_parse() {
-        let s = Script::parse(Some("draw sleep=250 retry=2 fail=no_such_model upstream"));
+        let s = Script::parse(Some(
+            "draw sleep=250 retry=2 fail=no_such_model upstream late=40",
+        ));
         assert_eq!(
             s,
             Script {
                 sleep_ms: 250,
                 fail: Some("no such model".into()),
                 retry: 2,
-                upstream: true
+                upstream: true,
+                late_ms: 40,
             }
         );
         assert_eq!(Script::parse(None), Script::default());

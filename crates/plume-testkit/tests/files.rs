@@ -2,8 +2,9 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::Write;
+use std::time::Duration;
 
 /// A PNG whose header declares `w`×`h` but carries almost no data (a decompression bomb).
 fn bomb_png(w: u32, h: u32) -> Vec<u8> {
@@ -265,4 +266,41 @@ async fn files_have_type_etag_and_ranges_and_keys_cannot_escape() {
             "{path} leaked: {reply}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_result_that_lost_its_settle_leaves_no_file_behind() {
+    let s = Server::start("", &[("RUST_LOG", "info")]).await;
+    let u = s.user(100);
+    let before = s.stored_files().await;
+    let (_, created) = s.create(&u.key, &banana("sleep=1500 slow kite")).await;
+    let id = created["data"]["id"].as_i64().unwrap();
+    // Cancelled while the executor runs: it still stores its image, then loses the settle.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while s.get(&u.key, &format!("/api/open/tasks/{id}")).await.1["data"]["status"] != 2 {
+        assert!(std::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = s
+        .post(&u.key, &format!("/api/open/tasks/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let log = s.log();
+    assert!(
+        log.contains("settled elsewhere") && log.contains("orphan result file deleted"),
+        "the executor stored its image after the cancel, and it was collected: {log}"
+    );
+    assert_eq!(
+        s.stored_files().await,
+        before,
+        "the lost result's file was collected"
+    );
+
+    // A task that succeeds keeps exactly its result.
+    let (_, created) = s.create(&u.key, &banana("a kite")).await;
+    let id = created["data"]["id"].as_i64().unwrap();
+    let done = s.wait_terminal(&u.key, id, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], 3);
+    assert_eq!(s.stored_files().await, before + 1);
 }

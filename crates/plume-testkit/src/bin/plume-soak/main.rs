@@ -1,0 +1,312 @@
+//! `scripts/soak`: plume-server under mixed load for a bounded time, with `kill -9` and a
+//! restart every few minutes, then a check of everything that must still hold.
+//!
+//! Traffic (loopback only): creates through the scripted executor with random outcomes
+//! (success, retryable and permanent failures, slow tasks, results stored late, upstream
+//! jobs), long polls, batch queries, uploads, cancels and bad requests. At the end, with the
+//! server stopped, it asserts from the database and the file store: every task terminal;
+//! each task executed once per attempt; `balance = topups − reserves + refunds` for every
+//! account, and every terminal task captured or refunded exactly once; no result file that
+//! no result names; RSS flat after warm-up; no error in the server's log; no answer a client
+//! should not get (5xx outside a restart). Exit 0 only when every check holds.
+
+mod checks;
+mod traffic;
+
+use anyhow::Context;
+use clap::Parser;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use traffic::{Client, Tally};
+
+#[derive(Parser)]
+#[command(about = "Soak plume-server: mixed load with kill -9 restarts, then invariant checks")]
+struct Args {
+    /// How long the load runs.
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+    /// A kill -9 and restart of the server this often (at least once per run).
+    #[arg(long, default_value_t = 180)]
+    kill_every: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// The server binary (default: plume-test-server beside this one).
+    #[arg(long)]
+    server: Option<PathBuf>,
+}
+
+struct Server {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+    /// (seconds since this process started, RSS in KiB), per process.
+    rss: Vec<Vec<(f64, u64)>>,
+    started: Instant,
+}
+
+impl Server {
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.args(args)
+            .env("PLUME_CONFIG", self.dir.join("config.toml"))
+            .env("PLUME_DATA_DIR", self.dir.join("data"))
+            .env("PLUME_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("PLUME_TEST_EXEC_LOG", self.dir.join("executions.log"))
+            .env("PLUME_TEST_UPSTREAM_DIR", self.dir.join("upstream"))
+            .env("PLUME_RATE_LIMIT_PER_MINUTE", "0")
+            .env("RUST_LOG", "warn");
+        c
+    }
+
+    fn start(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("server.log"))?;
+        let child = self
+            .command(&["serve"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("starting the server")?;
+        self.child = Some(child);
+        self.rss.push(Vec::new());
+        self.started = Instant::now();
+        Ok(())
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    fn sample_rss(&mut self) {
+        let Some(pid) = self.child.as_ref().map(Child::id) else {
+            return;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+        {
+            let t = self.started.elapsed().as_secs_f64();
+            if let Some(samples) = self.rss.last_mut() {
+                samples.push((t, kb));
+            }
+        }
+    }
+
+    fn admin(&self, args: &[&str]) -> anyhow::Result<Value> {
+        let out = self.command(&[&["admin"], args].concat()).output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "admin {args:?}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        Ok(serde_json::from_slice(&out.stdout)?)
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18099)
+}
+
+async fn wait_up(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the server at {base} did not start")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let bin = args.server.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .expect("own path")
+            .with_file_name("plume-test-server")
+    });
+    let dir = std::env::temp_dir().join(format!("plume-soak-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("upstream"))?;
+    std::fs::write(
+        dir.join("config.toml"),
+        "[queue]\ndefault_concurrency = 4\nlease_seconds = 3.0\nmax_attempts = 3\nretry_backoff_ms = 200\npoll_interval_ms = 200\n",
+    )?;
+    let port = free_port();
+    let mut server = Server {
+        bin,
+        dir: dir.clone(),
+        port,
+        child: None,
+        rss: Vec::new(),
+        started: Instant::now(),
+    };
+    server.start()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    wait_up(&http, &base).await?;
+    let mut keys = Vec::new();
+    for i in 0..4 {
+        let user = server.admin(&["create-user", "--name", &format!("soak{i}")])?;
+        let id = user["user_id"].as_str().unwrap_or("0").to_string();
+        keys.push(
+            server.admin(&["create-key", "--user", &id])?["key"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        server.admin(&["topup", "--user", &id, "--amount", "100000000"])?;
+    }
+    let client = Arc::new(Client {
+        http: http.clone(),
+        base: base.clone(),
+        keys,
+        tasks: Mutex::new(Vec::new()),
+        tally: Tally::default(),
+        restarting: AtomicBool::new(false),
+        created: AtomicU64::new(0),
+    });
+    println!(
+        "soak: {} s of load from {} clients, kill -9 every {} s, server {}",
+        args.seconds, args.clients, args.kill_every, base
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..args.clients {
+        let (client, stop) = (client.clone(), stop.clone());
+        load.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                client.one_request().await;
+                if client.restarting.load(Ordering::Relaxed) {
+                    // Nobody is listening: do not spin.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+    // Kill at least once, half-way through a short run.
+    let kill_every = args.kill_every.min(args.seconds / 2).max(1);
+    let started = Instant::now();
+    let mut next_kill = started + Duration::from_secs(kill_every);
+    let mut kills = 0;
+    while started.elapsed() < Duration::from_secs(args.seconds) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        server.sample_rss();
+        if Instant::now() >= next_kill {
+            client.restarting.store(true, Ordering::SeqCst);
+            server.kill9();
+            kills += 1;
+            server.start()?;
+            wait_up(&http, &base).await?;
+            // In-flight requests of the dead process may still be failing for a moment.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            client.restarting.store(false, Ordering::SeqCst);
+            next_kill = Instant::now() + Duration::from_secs(kill_every);
+            println!(
+                "  {:>4} s: killed -9 and restarted",
+                started.elapsed().as_secs()
+            );
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for l in load {
+        let _ = l.await;
+    }
+
+    // Let every task end (a slow one takes seconds; retries back off).
+    let tasks: Vec<(i64, usize)> = client.tasks.lock().unwrap().clone();
+    let drained = Instant::now();
+    let mut pending: HashSet<i64> = tasks.iter().map(|(id, _)| *id).collect();
+    while !pending.is_empty() && drained.elapsed() < Duration::from_secs(120) {
+        for chunk in tasks.chunks(100) {
+            for user in 0..client.keys.len() {
+                let ids: Vec<String> = chunk
+                    .iter()
+                    .filter(|(id, owner)| *owner == user && pending.contains(id))
+                    .map(|(id, _)| id.to_string())
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                let r = http
+                    .get(format!("{base}/api/open/tasks/batch?ids={}", ids.join(",")))
+                    .bearer_auth(&client.keys[user])
+                    .send()
+                    .await?
+                    .json::<Value>()
+                    .await?;
+                for t in r["data"].as_array().into_iter().flatten() {
+                    if t["status"].as_i64().unwrap_or(0) >= 3 {
+                        pending.remove(&t["id"].as_i64().unwrap_or(0));
+                    }
+                }
+            }
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    server.terminate();
+
+    let checks = checks::run(&dir, &server.rss, &client.tally).await?;
+    println!("\n{:<14} {:<20} {:>8}", "request", "answer", "count");
+    for ((kind, outcome), n) in client.tally.counts.lock().unwrap().iter() {
+        println!("{kind:<14} {outcome:<20} {n:>8}");
+    }
+    println!(
+        "\n{} creates answered with a task, {} kill -9 restarts, {} s\n",
+        client.created.load(Ordering::Relaxed),
+        kills,
+        started.elapsed().as_secs()
+    );
+    let mut all_ok = true;
+    for c in &checks {
+        all_ok &= c.ok;
+        println!(
+            "{} {:<38} {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+    }
+    if all_ok {
+        let _ = std::fs::remove_dir_all(&dir);
+        println!("\nsoak: every check holds");
+        Ok(())
+    } else {
+        println!(
+            "\nsoak: checks failed; the run's files are in {}",
+            dir.display()
+        );
+        std::process::exit(1)
+    }
+}
