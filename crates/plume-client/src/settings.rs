@@ -32,11 +32,16 @@ pub struct Settings {
 pub fn read_openclaw_json(state: &Path) -> Result<Value> {
     let path = state.join("openclaw.json");
     match std::fs::read_to_string(&path) {
-        Ok(text) => json5::from_str::<Value>(&text)
+        Ok(text) => parse_openclaw_json(&text)
             .with_context(|| format!("{} is not valid JSON5", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Value::Null),
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
+}
+
+/// The text of `openclaw.json` as JSON (JSON5 allows comments, trailing commas, unquoted keys).
+pub fn parse_openclaw_json(text: &str) -> Result<Value> {
+    Ok(json5::from_str::<Value>(text)?)
 }
 
 /// Parses a `.env` file: `NAME=value` lines, `#` comments, optional quotes and `export`.

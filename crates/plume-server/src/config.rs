@@ -178,7 +178,7 @@ impl Config {
         file: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<Config> {
-        let mut config = match file {
+        let config = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
@@ -187,6 +187,19 @@ impl Config {
             }
             None => Config::default(),
         };
+        config.finish(env)
+    }
+
+    /// A config from TOML text (no file), with `PLUME_*` variables from `env`, checked.
+    pub fn from_toml(text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        toml::from_str::<Config>(text)
+            .context("the config is not valid")?
+            .finish(env)
+    }
+
+    /// Applies the `PLUME_*` variables, then checks the whole.
+    fn finish(mut self, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let config = &mut self;
         if let Some(v) = env("PLUME_LISTEN") {
             config.listen = v;
         }
@@ -246,7 +259,7 @@ impl Config {
                 .collect();
         }
         config.check()?;
-        Ok(config)
+        Ok(self)
     }
 
     /// Reads the config as `serve` and `admin` do: `--config FILE`, then the process env.
