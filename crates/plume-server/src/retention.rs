@@ -92,12 +92,8 @@ pub async fn collect_orphans(service: &Service, task_id: i64) {
         }
     }
     let kept = |key: &str| {
-        keep.iter().any(|k| {
-            k == key
-                || k.rsplit_once('.')
-                    .map(|(stem, _)| format!("{stem}.thumb.jpg"))
-                    == Some(key.to_string())
-        })
+        keep.iter()
+            .any(|k| k == key || crate::portal::thumbs::thumb_name(k) == key)
     };
     let listed = match service.blobs.list(&format!("results/{task_id}/")).await {
         Ok(listed) => listed,

@@ -648,3 +648,45 @@ async fn an_expired_session_signs_nobody_in() {
     assert_eq!(r.1["data"]["sessions_ended"], 2, "{}", r.1);
     assert_error(&phone.get("/api/portal/me").await, 401, "UNAUTHORIZED");
 }
+
+#[tokio::test]
+async fn limits_past_their_edge_are_refused_with_the_limit_named() {
+    let s = Server::start("", &[]).await;
+    let mut b = Browser::new(&s);
+    b.signup("many@example.com").await;
+    for _ in 0..50 {
+        assert_eq!(b.post("/api/portal/keys", &json!({})).await.0, 200);
+    }
+    let r = b.post("/api/portal/keys", &json!({})).await;
+    assert_error(&r, 400, "VALIDATION_ERROR");
+    assert!(
+        r.1["message"].as_str().unwrap().contains("at most 50"),
+        "{}",
+        r.1
+    );
+    // Disabling one makes room for one.
+    let id = b.get("/api/portal/keys").await.1["data"]["keys"][0]["id"]
+        .as_i64()
+        .unwrap();
+    b.post(&format!("/api/portal/keys/{id}/disable"), &json!({}))
+        .await;
+    assert_eq!(b.post("/api/portal/keys", &json!({})).await.0, 200);
+
+    let mut ops = operator(&s).await;
+    for (count, amount) in [(1001, 5), (0, 5), (1, 0), (1, 1_000_000_001)] {
+        let r = ops
+            .post(
+                "/api/portal/admin/codes",
+                &json!({"count": count, "amount": amount}),
+            )
+            .await;
+        assert_error(&r, 400, "VALIDATION_ERROR");
+    }
+    let r = ops
+        .post(
+            "/api/portal/admin/codes",
+            &json!({"count": 1000, "amount": 5}),
+        )
+        .await;
+    assert_eq!(r.1["data"]["codes"].as_array().unwrap().len(), 1000);
+}

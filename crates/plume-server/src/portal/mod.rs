@@ -146,8 +146,16 @@ impl Portal<'_> {
             .map_err(ApiError::internal)
     }
 
-    async fn start_session(&self, user_id: i64) -> Result<NewSession, ApiError> {
+    /// Stores a new session for a user just signed in; the `Session` is built from what we
+    /// hold rather than read back.
+    async fn start_session(
+        &self,
+        user_id: i64,
+        email: &str,
+        role: Role,
+    ) -> Result<(Session, NewSession), ApiError> {
         let token = secrets::random_hex(32);
+        let csrf_token = secrets::random_hex(16);
         let hours = config(self.service).session_hours;
         let expires_at = now_millis() + (hours as i64) * 3_600_000;
         self.service
@@ -155,14 +163,24 @@ impl Portal<'_> {
             .create_session(
                 &secrets::sha256_hex(&token),
                 user_id,
-                &secrets::random_hex(16),
+                &csrf_token,
                 expires_at,
             )
             .await?;
-        Ok(NewSession {
-            token,
-            max_age_seconds: hours * 3600,
-        })
+        let session = Session {
+            user_id,
+            email: email.to_string(),
+            role,
+            csrf_token,
+            expires_at,
+        };
+        Ok((
+            session,
+            NewSession {
+                token,
+                max_age_seconds: hours * 3600,
+            },
+        ))
     }
 
     /// A new account with a login, signed in.
@@ -206,12 +224,7 @@ impl Portal<'_> {
             ));
         };
         tracing::info!(user_id, "portal sign-up");
-        let new = self.start_session(user_id).await?;
-        let session = self
-            .session_of(&new.token)
-            .await?
-            .ok_or_else(|| ApiError::internal("a session just made cannot be read back"))?;
-        Ok((session, new))
+        self.start_session(user_id, &email, Role::User).await
     }
 
     /// Signs in, refusing for a while after too many failures of the account or the address.
@@ -257,12 +270,8 @@ impl Portal<'_> {
             ));
         }
         throttle.succeeded(&email);
-        let new = self.start_session(login.user_id).await?;
-        let session = self
-            .session_of(&new.token)
-            .await?
-            .ok_or_else(|| ApiError::internal("a session just made cannot be read back"))?;
-        Ok((session, new))
+        self.start_session(login.user_id, &login.email, login.role)
+            .await
     }
 
     /// The live session a cookie's token names.

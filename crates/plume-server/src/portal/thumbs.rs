@@ -28,9 +28,14 @@ fn source_key(task: &TaskRecord) -> Option<String> {
     }
 }
 
-fn thumb_key(source: &str) -> Option<FileKey> {
+/// Where the thumbnail of the result `source` is kept: beside it, as unguessable as it.
+pub fn thumb_name(source: &str) -> String {
     let stem = source.rsplit_once('.').map_or(source, |(stem, _)| stem);
-    FileKey::parse(&format!("{stem}.thumb.jpg")).ok()
+    format!("{stem}.thumb.jpg")
+}
+
+fn thumb_key(source: &str) -> Option<FileKey> {
+    FileKey::parse(&thumb_name(source)).ok()
 }
 
 /// Scales an image to fit `SIDE`×`SIDE` and encodes it as JPEG, under the upload limits.

@@ -7,10 +7,10 @@ mod account;
 mod admin;
 mod tasks;
 
-use super::session::{check_origin, cookie_token, PortalUser};
+use super::session::PortalUser;
 use super::AppState;
 use crate::error::ApiError;
-use crate::portal::{Portal, Role, Session};
+use crate::portal::{Role, Session};
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -218,23 +218,11 @@ impl FromRequestParts<AppState> for PageAdmin {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, service: &AppState) -> Result<Self, Response> {
-        if let Err(e) = check_origin(service, parts) {
-            return Err(e.into_response());
-        }
-        let session = match cookie_token(&parts.headers) {
-            Some(token) => Portal { service }
-                .session_of(&token)
-                .await
-                .ok()
-                .flatten()
-                .map(|s| (s, token)),
-            None => None,
-        };
-        match session {
-            Some((session, token)) if session.role == Role::Admin => {
-                Ok(PageAdmin(PortalUser { session, token }))
-            }
-            other => Err(not_found_page(service, other.as_ref().map(|(s, _)| s))),
+        match PortalUser::from_request_parts(parts, service).await {
+            Ok(user) if user.session.role == Role::Admin => Ok(PageAdmin(user)),
+            Ok(user) => Err(not_found_page(service, Some(&user.session))),
+            Err(e) if e.code == ErrorCode::Unauthorized => Err(not_found_page(service, None)),
+            Err(e) => Err(e.into_response()),
         }
     }
 }
