@@ -179,6 +179,13 @@ async fn guard(State(service): State<AppState>, request: Request, next: Next) ->
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body was never read, so the connection cannot carry another
+        // request: say so, or a client reuses it and its next request fails mid-write.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

@@ -5,7 +5,8 @@
 //! fairly and a writer from another process (the `admin` commands) waits on the busy timeout
 //! instead of failing with a snapshot conflict. Reads use their own small pool and never
 //! block on writers. `synchronous = FULL`: a committed ledger entry survives power loss.
-//! Task creates are committed in groups (`group.rs`): one fsync for every create waiting.
+//! Creates, claims and settles are committed in groups (`group.rs`): one fsync for every
+//! such write waiting.
 
 use super::rows::{columns_of, export_row, insert_all, select_all, task_from_row, ReadRow};
 use super::*;
@@ -27,8 +28,8 @@ mod transfer;
 pub struct SqliteDatabase {
     read: SqlitePool,
     write: SqlitePool,
-    /// Task creates, committed in groups by one writer task (`group.rs`).
-    creates: group::Creates,
+    /// Creates, claims and settles, committed in groups by one writer task (`group.rs`).
+    writes: group::Writes,
 }
 
 fn db_err(e: sqlx::Error) -> DbError {
@@ -94,103 +95,6 @@ async fn write_entry(
     Ok(())
 }
 
-/// One create inside the caller's transaction: the idempotency check, the balance check, the
-/// debit, the task row and its `reserve` entry. Nothing is committed here (see `group.rs`).
-async fn create_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    t: &NewTask,
-    now: Millis,
-) -> DbResult<CreateOutcome> {
-    if let Some((key, hash)) = &t.idempotency {
-        // A key older than the window is free again.
-        sqlx::query("UPDATE tasks SET idempotency_key = NULL WHERE user_id = ?1 AND idempotency_key = ?2 AND created_at < ?3")
-            .bind(t.user_id)
-            .bind(key)
-            .bind(now - IDEMPOTENCY_WINDOW_MS)
-            .execute(&mut **tx)
-            .await
-            .map_err(db_err)?;
-        let existing =
-            sqlx::query("SELECT * FROM tasks WHERE user_id = ?1 AND idempotency_key = ?2")
-                .bind(t.user_id)
-                .bind(key)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_err)?;
-        if let Some(row) = existing {
-            let stored: Option<String> = row.try_get("request_hash").map_err(db_err)?;
-            let record = task_from_row(&row)?;
-            return Ok(if stored.as_deref() == Some(hash.as_str()) {
-                CreateOutcome::Existing(record)
-            } else {
-                CreateOutcome::IdempotencyConflict
-            });
-        }
-    }
-    // The debit is the balance check: one statement on the hot path; the balance is read
-    // only to explain a refusal.
-    let debited: Option<i64> = sqlx::query_scalar(
-        "UPDATE credit_accounts SET balance = balance - ?1, updated_at = ?2
-         WHERE user_id = ?3 AND balance >= ?1 RETURNING balance",
-    )
-    .bind(t.credits_cost)
-    .bind(now)
-    .bind(t.user_id)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    if debited.is_none() {
-        let balance: Option<i64> =
-            sqlx::query_scalar("SELECT balance FROM credit_accounts WHERE user_id = ?1")
-                .bind(t.user_id)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(db_err)?;
-        return Ok(match balance {
-            None => CreateOutcome::NoAccount,
-            Some(balance) => CreateOutcome::Insufficient { balance },
-        });
-    }
-    let (idem_key, idem_hash) = match &t.idempotency {
-        Some((k, h)) => (Some(k.as_str()), Some(h.as_str())),
-        None => (None, None),
-    };
-    let row = sqlx::query(
-        "INSERT INTO tasks (user_id, category, task_type, title, project_id, widget_mapping, content, status,
-                            credits_cost, idempotency_key, request_hash, deadline_at, created_at, input_files)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING *",
-    )
-    .bind(t.user_id)
-    .bind(t.category.as_str())
-    .bind(t.task_type)
-    .bind(&t.title)
-    .bind(&t.project_id)
-    .bind(json_text(&t.widget_mapping))
-    .bind(t.content.to_string())
-    .bind(t.credits_cost)
-    .bind(idem_key)
-    .bind(idem_hash)
-    .bind(t.deadline_at)
-    .bind(now)
-    .bind(input_files_text(&t.input_files))
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(db_err)?;
-    let record = task_from_row(&row)?;
-    if t.credits_cost > 0 {
-        write_entry(
-            tx,
-            t.user_id,
-            Some(record.id),
-            "reserve",
-            t.credits_cost,
-            now,
-        )
-        .await?;
-    }
-    Ok(CreateOutcome::Created(record))
-}
-
 impl SqliteDatabase {
     /// Opens (creating when missing) the database file and brings its schema up to date.
     pub async fn open(path: &Path) -> DbResult<SqliteDatabase> {
@@ -217,7 +121,7 @@ impl SqliteDatabase {
                 .connect_with(options.read_only(false))
                 .await
                 .map_err(db_err)?,
-            creates: group::Creates::start(write.clone()),
+            writes: group::Writes::start(write.clone()),
             write,
         };
         db.migrate().await?;
@@ -396,7 +300,7 @@ impl Database for SqliteDatabase {
     /// Creates wait for the group-commit writer, which commits every create waiting at
     /// that moment in one transaction (`group.rs`).
     async fn create_task(&self, t: NewTask, now: Millis) -> DbResult<CreateOutcome> {
-        self.creates.create(t, now).await
+        self.writes.create(t, now).await
     }
 
     async fn task(&self, id: i64) -> DbResult<Option<TaskRecord>> {
@@ -440,6 +344,7 @@ impl Database for SqliteDatabase {
         rows.iter().map(task_from_row).collect()
     }
 
+    /// Settles wait for the group-commit writer (`group.rs`), like creates.
     async fn finish(
         &self,
         id: i64,
@@ -448,81 +353,21 @@ impl Database for SqliteDatabase {
         now: Millis,
     ) -> DbResult<bool> {
         debug_assert!(terminal.status.is_terminal());
-        let mut tx = self
-            .write
-            .begin_with("BEGIN IMMEDIATE")
+        self.writes
+            .finish(id, terminal.clone(), owner.map(str::to_owned), now)
             .await
-            .map_err(db_err)?;
-        let row = sqlx::query(
-            "UPDATE tasks SET status = ?1, output = ?2, error_code = ?3, error_message = ?4, finished_at = ?5,
-                              lease_owner = NULL, lease_expires_at = NULL,
-                              progress = CASE WHEN ?1 = 3 THEN 100 ELSE progress END
-             WHERE id = ?6 AND status < 3 AND (?7 IS NULL OR (lease_owner = ?7 AND status = 2))
-             RETURNING user_id, credits_cost",
-        )
-        .bind(i64::from(terminal.status.code()))
-        .bind(json_text(&terminal.output))
-        .bind(&terminal.error_code)
-        .bind(&terminal.error_message)
-        .bind(now)
-        .bind(id)
-        .bind(owner)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let user_id: i64 = row.try_get("user_id").map_err(db_err)?;
-        let cost: i64 = row.try_get("credits_cost").map_err(db_err)?;
-        if cost > 0 {
-            let kind = if terminal.status == TaskStatus::Success {
-                "capture"
-            } else {
-                "refund"
-            };
-            write_entry(&mut tx, user_id, Some(id), kind, cost, now).await?;
-            if kind == "refund" {
-                sqlx::query("UPDATE credit_accounts SET balance = balance + ?1, updated_at = ?2 WHERE user_id = ?3")
-                    .bind(cost)
-                    .bind(now)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-            }
-        }
-        tx.commit().await.map_err(db_err)?;
-        Ok(true)
     }
 
+    /// Claims wait for the group-commit writer (`group.rs`), like creates.
     async fn claim(
         &self,
         category: Category,
         owner: &str,
         lease_ms: i64,
     ) -> DbResult<Option<TaskRecord>> {
-        // One host owns a SQLite file, so its clock is the database's clock; one writer
-        // connection makes the select-then-update atomic.
-        let now = now_millis();
-        let lease_until = now + lease_ms;
-        let row = sqlx::query(
-            "UPDATE tasks SET status = 2, lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1,
-                              started_at = COALESCE(started_at, ?3)
-             WHERE id = (SELECT id FROM tasks
-                         WHERE category = ?4 AND status < 3 AND deadline_at > ?3 AND next_attempt_at <= ?3
-                           AND (status = 1 OR lease_owner IS NULL OR lease_expires_at < ?3)
-                         ORDER BY id LIMIT 1)
-             RETURNING *",
-        )
-        .bind(owner)
-        .bind(lease_until)
-        .bind(now)
-        .bind(category.as_str())
-        .fetch_optional(&self.write)
-        .await
-        .map_err(db_err)?;
-        row.as_ref().map(task_from_row).transpose()
+        self.writes
+            .claim(category, owner.to_owned(), lease_ms)
+            .await
     }
 
     async fn renew(&self, id: i64, owner: &str, lease_ms: i64) -> DbResult<bool> {
