@@ -138,7 +138,12 @@ async fn a_corrupt_image_or_a_broken_model_fails_the_task_and_refunds() {
     // A models folder whose u2netp file is damaged: the task fails with the reason.
     let broken = tmp.0.join("models");
     std::fs::create_dir_all(&broken).unwrap();
-    for f in ["libonnxruntime.so.1.32.0", "ch_PP-OCRv4_det_infer.onnx"] {
+    for f in [
+        "libonnxruntime.so.1.32.0",
+        "ch_PP-OCRv4_det_infer.onnx",
+        "gemini-sparkle-48.png",
+        "gemini-sparkle-96.png",
+    ] {
         std::os::unix::fs::symlink(models_dir().join(f), broken.join(f)).unwrap();
     }
     std::fs::write(broken.join("u2netp.onnx"), b"this is not an onnx model").unwrap();

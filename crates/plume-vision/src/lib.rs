@@ -5,6 +5,7 @@
 //!   model per process, created once, and a bound on concurrent inferences;
 //! * [`matte`]: background removal with U²-Net small (u2netp) or ISNet;
 //! * [`text`]: text-region detection with PP-OCRv4's DB detector;
+//! * [`sparkle`]: Gemini's visible sparkle, found and inverted exactly from its alpha map;
 //! * [`watermark`]: scoring regions for being a watermark, tight stroke masks, the pipeline;
 //! * [`inpaint`]: Telea's fast-marching inpainting, written here;
 //! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format.
@@ -16,6 +17,7 @@ pub mod codec;
 pub mod inpaint;
 pub mod matte;
 pub mod runtime;
+pub mod sparkle;
 pub mod text;
 pub mod watermark;
 

@@ -74,6 +74,8 @@ pub struct Vision {
     env: std::result::Result<ort::environment::Environment, String>,
     matte: Lazy,
     text: Lazy,
+    /// Gemini's sparkle alpha maps (remove-watermark), read once.
+    sparkle: OnceLock<std::result::Result<crate::sparkle::SparkleMaps, String>>,
     bound: Bound,
 }
 
@@ -122,6 +124,7 @@ impl Vision {
                 path: dir.join(TEXT_DETECTOR),
                 session: OnceLock::new(),
             },
+            sparkle: OnceLock::new(),
             bound: Bound {
                 limit: config.max_concurrent_inferences.max(1),
                 running: Mutex::new(0),
@@ -157,7 +160,23 @@ impl Vision {
 
     /// Whether remove-watermark can run; the reason when not.
     pub fn text_ready(&self) -> std::result::Result<(), String> {
-        self.missing(&[&self.text.path])
+        let dir = &self.config.models_dir;
+        self.missing(&[
+            &self.text.path,
+            &dir.join(crate::sparkle::SPARKLE_48),
+            &dir.join(crate::sparkle::SPARKLE_96),
+        ])
+    }
+
+    /// Gemini's sparkle alpha maps, read on first use.
+    pub fn sparkle_maps(&self) -> Result<&crate::sparkle::SparkleMaps> {
+        self.sparkle
+            .get_or_init(|| {
+                crate::sparkle::SparkleMaps::load(&self.config.models_dir)
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| VisionError::Unavailable(e.clone()))
     }
 
     fn session<'a>(&self, lazy: &'a Lazy) -> Result<&'a Mutex<Session>> {

@@ -11,6 +11,7 @@
 
 use crate::inpaint::telea;
 use crate::runtime::Vision;
+use crate::sparkle::{self, Sparkle};
 use crate::text::{detect, Rect};
 use crate::{codec, Result};
 use image::{GrayImage, ImageFormat, Luma, RgbImage};
@@ -37,6 +38,8 @@ pub struct Removal {
     pub candidates: Vec<Candidate>,
     /// The mask that was inpainted (255 = removed), for measurements.
     pub mask: GrayImage,
+    /// Gemini's sparkle, when one was found and inverted.
+    pub sparkle: Option<Sparkle>,
 }
 
 fn luminance(rgb: &RgbImage) -> GrayImage {
@@ -236,6 +239,15 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     let decoded = codec::decode(bytes)?;
     let mut rgb = decoded.image.to_rgb8();
     let (w, h) = rgb.dimensions();
+    let mut mask = GrayImage::new(w, h);
+    // Gemini's sparkle is known exactly: invert it first, so text detection sees the photo.
+    let found = sparkle::find(vision.sparkle_maps()?, &rgb);
+    if let Some((s, map)) = &found {
+        for (x, y) in sparkle::remove(&mut rgb, s, map) {
+            mask.put_pixel(x, y, Luma([255]));
+        }
+    }
+    let sparkle = found.map(|(s, _)| s);
     let gray = luminance(&rgb);
     let boxes = detect(vision, &rgb)?;
     let measured: Vec<(Rect, Strokes)> = boxes
@@ -243,7 +255,6 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         .map(|b| (b.rect, strokes(&gray, b.rect)))
         .collect();
     let candidates = score(&measured, w, h);
-    let mut mask = GrayImage::new(w, h);
     let mark = |x: u32, y: u32, mask: &mut GrayImage| {
         // One pixel of margin takes the anti-aliased edge of each stroke too.
         for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
@@ -278,7 +289,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         }
     }
     let masked_pixels = mask.pixels().filter(|p| p[0] != 0).count();
-    if masked_pixels == 0 {
+    if masked_pixels == 0 && sparkle.is_none() {
         return Ok(Removal {
             bytes: bytes.to_vec(),
             format: decoded.format,
@@ -287,9 +298,12 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             masked_pixels,
             candidates,
             mask,
+            sparkle,
         });
     }
-    telea(&mut rgb, &mask, 5);
+    if masked_pixels > 0 {
+        telea(&mut rgb, &mask, 5);
+    }
     let (out, format) = codec::encode(&image::DynamicImage::ImageRgb8(rgb), decoded.format)?;
     Ok(Removal {
         bytes: out,
@@ -299,5 +313,6 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         masked_pixels,
         candidates,
         mask,
+        sparkle,
     })
 }
