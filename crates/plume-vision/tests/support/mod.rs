@@ -202,3 +202,4 @@ pub fn psnr(a: &RgbImage, b: &RgbImage, select: impl Fn(u32, u32) -> bool) -> f6
     }
     10.0 * (255.0f64 * 255.0 / (se / n as f64)).log10()
 }
+pub mod marks;

@@ -1,0 +1,116 @@
+//! remove-watermark on a varied set of marks (support/marks.rs): five kinds of mark, each on
+//! the six sample photos with a different font, text, size, opacity and place, scored from
+//! outside (how much of what each mark changed is gone, fidelity outside the marks), and the
+//! clean photos, which must stay as they are.
+
+mod support;
+use support::marks::{score, stamp_kind, KINDS};
+use support::*;
+
+fn sized(name: &str) -> image::RgbImage {
+    let p = photo(name);
+    let h = (1024.0 * p.height() as f32 / p.width() as f32).round() as u32;
+    image::imageops::resize(&p, 1024, h, image::imageops::FilterType::Triangle)
+}
+
+#[test]
+fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
+    let v = vision(2);
+    let mut table = Vec::new();
+    for (kind, label) in KINDS.iter().enumerate() {
+        let mut removed = Vec::new();
+        let mut outside = f64::MAX;
+        for (i, name) in PHOTOS.iter().enumerate() {
+            let original = sized(name);
+            let mut img = original.clone();
+            let truth = stamp_kind(&mut img, kind, i + kind);
+            let removal = plume_vision::watermark::remove_watermark(&v, &png(&img), &[]).unwrap();
+            let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
+            let s = score(&original, &img, &out, &truth);
+            println!(
+                "{label:15} {name:8} removed {:>6}  PSNR outside {:5.1} dB  accepted {:?}",
+                s.removed.map_or("-".into(), |r| format!("{r:.2}")),
+                s.psnr_outside,
+                removal
+                    .candidates
+                    .iter()
+                    .filter(|c| c.accepted || std::env::var_os("PLUME_SHOW_ALL").is_some())
+                    .map(|c| (
+                        c.rect.x,
+                        c.rect.y,
+                        c.rect.w,
+                        c.rect.h,
+                        (c.score * 100.0) as i32,
+                        c.reasons.join(",")
+                    ))
+                    .collect::<Vec<_>>()
+            );
+            if std::env::var_os("PLUME_SAVE_MARKS").is_some() {
+                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("marks");
+                std::fs::create_dir_all(&dir).unwrap();
+                // The marked area, before above after, at twice the size.
+                let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+                for (x, y, t) in truth.enumerate_pixels() {
+                    if t[0] != 0 {
+                        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+                    }
+                }
+                if x1 > x0 {
+                    let (x0, y0) = (x0.saturating_sub(12), y0.saturating_sub(12));
+                    let (cw, ch) = (
+                        (x1 + 12).min(img.width()) - x0,
+                        (y1 + 12).min(img.height()) - y0,
+                    );
+                    let mut both = image::RgbImage::new(cw, ch * 2);
+                    image::imageops::replace(
+                        &mut both,
+                        &image::imageops::crop_imm(&img, x0, y0, cw, ch).to_image(),
+                        0,
+                        0,
+                    );
+                    image::imageops::replace(
+                        &mut both,
+                        &image::imageops::crop_imm(&out, x0, y0, cw, ch).to_image(),
+                        0,
+                        i64::from(ch),
+                    );
+                    let both = image::imageops::resize(
+                        &both,
+                        cw * 2,
+                        ch * 4,
+                        image::imageops::FilterType::Nearest,
+                    );
+                    both.save(dir.join(format!("{kind}-{name}.png"))).unwrap();
+                }
+            }
+            removed.extend(s.removed);
+            outside = outside.min(s.psnr_outside);
+        }
+        let mean = removed.iter().sum::<f64>() / removed.len() as f64;
+        let worst = removed.iter().copied().fold(f64::MAX, f64::min);
+        table.push((*label, mean, worst, outside));
+    }
+    let mut clean = Vec::new();
+    for name in PHOTOS {
+        let img = sized(name);
+        let removal = plume_vision::watermark::remove_watermark(&v, &png(&img), &[]).unwrap();
+        let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
+        let same = img
+            .pixels()
+            .zip(out.pixels())
+            .filter(|(a, b)| a == b)
+            .count();
+        clean.push(same as f64 / (img.width() * img.height()) as f64);
+    }
+    println!("\nkind            mean removed  worst  worst PSNR outside");
+    for (label, mean, worst, outside) in &table {
+        println!("{label:15} {mean:12.2} {worst:6.2} {outside:10.1} dB");
+    }
+    let clean_mean = clean.iter().sum::<f64>() / clean.len() as f64;
+    let clean_worst = clean.iter().copied().fold(f64::MAX, f64::min);
+    println!(
+        "clean photos unchanged: mean {:.2} %, worst {:.2} %",
+        100.0 * clean_mean,
+        100.0 * clean_worst
+    );
+}
