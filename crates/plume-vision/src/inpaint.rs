@@ -133,6 +133,9 @@ pub fn telea(image: &mut RgbImage, mask: &GrayImage, radius: u32) {
             let (gtx, gty) = (grad(nx, ny, true), grad(nx, ny, false));
             let mut acc = [0f32; 3];
             let mut wsum = 0f32;
+            // The range of the neighbours used: the gradient term extrapolates, and at a
+            // mask's rim (a stroke's faint halo) it overshoots into bright or dark streaks.
+            let (mut lo, mut hi_c) = ([f32::MAX; 3], [f32::MIN; 3]);
             for ky in (ny - r).max(0)..=(ny + r).min(hi - 1) {
                 for kx in (nx - r).max(0)..=(nx + r).min(wi - 1) {
                     let k = idx(kx, ky);
@@ -164,12 +167,14 @@ pub fn telea(image: &mut RgbImage, mask: &GrayImage, radius: u32) {
                             _ => 0.0,
                         };
                         acc[c] += weight * (pixels[k][c] + gx * rx + gy * ry);
+                        lo[c] = lo[c].min(pixels[k][c]);
+                        hi_c[c] = hi_c[c].max(pixels[k][c]);
                     }
                     wsum += weight;
                 }
             }
             if wsum > 0.0 {
-                pixels[j] = [acc[0] / wsum, acc[1] / wsum, acc[2] / wsum];
+                pixels[j] = [0, 1, 2].map(|c| (acc[c] / wsum).clamp(lo[c], hi_c[c]));
             }
             flag[j] = BAND;
             heap.push(Entry(tj, j));

@@ -184,26 +184,65 @@ fn strokes(gray: &GrayImage, rect: Rect) -> Strokes {
     let bright = ink_is_bright(&sub, &inside);
     let tophat = if bright { &white } else { &black };
     let threshold = otsu(tophat).max(12);
-    let mut pixels = Vec::new();
-    let (mut strength, mut lum, mut lum2) = (0f64, 0f64, 0f64);
+    // Hysteresis: the strokes are the pixels above Otsu's threshold, grown at most two
+    // pixels through pixels above half of it, so the faint anti-aliased rim of each stroke
+    // goes with it (left behind, inpainting spreads it into the hole) and the texture of a
+    // busy background does not.
+    let weak = (threshold / 2).max(8);
+    let (sw, sh) = sub.dimensions();
+    let mut grid = vec![0u8; (sw * sh) as usize];
     let mut k = 0;
-    for y in 0..sub.height() {
-        for x in 0..sub.width() {
-            if !inside(x, y) {
-                continue;
-            }
-            let v = tophat[k];
-            k += 1;
-            if v > threshold {
-                let l = f64::from(sub.get_pixel(x, y)[0]);
-                pixels.push((outer.x + x, outer.y + y));
-                strength += f64::from(v);
-                lum += l;
-                lum2 += l * l;
+    for y in 0..sh {
+        for x in 0..sw {
+            if inside(x, y) {
+                grid[(y * sw + x) as usize] = tophat[k];
+                k += 1;
             }
         }
     }
-    let n = pixels.len().max(1) as f64;
+    let mut taken = vec![false; grid.len()];
+    let mut stack: Vec<(usize, u8)> = Vec::new();
+    let (mut strength, mut lum, mut lum2, mut strong) = (0f64, 0f64, 0f64, 0usize);
+    for (i, v) in grid.iter().enumerate() {
+        if *v > threshold {
+            taken[i] = true;
+            stack.push((i, 0));
+            let l = f64::from(sub.as_raw()[i]);
+            strength += f64::from(*v);
+            lum += l;
+            lum2 += l * l;
+            strong += 1;
+        }
+    }
+    let mut pixels: Vec<(u32, u32)> = Vec::with_capacity(stack.len() * 2);
+    while let Some((i, depth)) = stack.pop() {
+        let (x, y) = (i as u32 % sw, i as u32 / sw);
+        pixels.push((outer.x + x, outer.y + y));
+        if depth >= 2 {
+            continue;
+        }
+        for (dx, dy) in [
+            (-1i32, -1i32),
+            (0, -1),
+            (1, -1),
+            (-1, 0),
+            (1, 0),
+            (-1, 1),
+            (0, 1),
+            (1, 1),
+        ] {
+            let (nx, ny) = (x as i32 + dx, y as i32 + dy);
+            if nx < 0 || ny < 0 || nx >= sw as i32 || ny >= sh as i32 {
+                continue;
+            }
+            let j = (ny as u32 * sw + nx as u32) as usize;
+            if !taken[j] && grid[j] > weak {
+                taken[j] = true;
+                stack.push((j, depth + 1));
+            }
+        }
+    }
+    let n = strong.max(1) as f64;
     let mean = lum / n;
     Strokes {
         contrast: (strength / n) as f32,
@@ -253,6 +292,11 @@ fn score(rects: &[(Rect, Strokes)], width: u32, height: u32) -> Vec<Candidate> {
             if similar >= 3 {
                 score += 0.8;
                 reasons.push("repeated");
+            } else if rect.h as f32 > 1.2 * rect.w as f32 {
+                // Taller than wide and alone: a texture the detector took for text more often
+                // than a mark (marks are lines of text); when unsure, leave it.
+                score -= 0.5;
+                reasons.push("not a line");
             }
             if rect.w as f32 >= 0.25 * width as f32 {
                 score += 0.3;

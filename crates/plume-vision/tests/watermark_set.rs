@@ -81,6 +81,15 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
                         image::imageops::FilterType::Nearest,
                     );
                     both.save(dir.join(format!("{kind}-{name}.png"))).unwrap();
+                    let m = image::imageops::crop_imm(&removal.mask, x0, y0, cw, ch).to_image();
+                    image::imageops::resize(
+                        &m,
+                        cw * 2,
+                        ch * 2,
+                        image::imageops::FilterType::Nearest,
+                    )
+                    .save(dir.join(format!("{kind}-{name}-mask.png")))
+                    .unwrap();
                 }
             }
             removed.extend(s.removed);
@@ -101,6 +110,16 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
             .filter(|(a, b)| a == b)
             .count();
         clean.push(same as f64 / (img.width() * img.height()) as f64);
+        println!(
+            "clean {name:8} {:.2} % unchanged, accepted {:?}",
+            100.0 * clean.last().unwrap(),
+            removal
+                .candidates
+                .iter()
+                .filter(|c| c.accepted)
+                .map(|c| (c.rect.x, c.rect.y, c.rect.w, c.rect.h, c.reasons.join(",")))
+                .collect::<Vec<_>>()
+        );
     }
     println!("\nkind            mean removed  worst  worst PSNR outside");
     for (label, mean, worst, outside) in &table {
@@ -112,5 +131,27 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         "clean photos unchanged: mean {:.2} %, worst {:.2} %",
         100.0 * clean_mean,
         100.0 * clean_worst
+    );
+    // Floors a little under what was measured (mean removed: corner handle 0.73, dark line
+    // 0.97, CJK stamp 0.77, large centred 0.26, tiled 0.16; clean photos 100 % unchanged),
+    // so a change that loses ground fails here. Large low-opacity words and tiled rotated
+    // words are the open problem: the detector misses most of them.
+    let floor = [0.65, 0.9, 0.7, 0.2, 0.1];
+    for ((label, mean, _, _), floor) in table.iter().zip(floor) {
+        assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
+    }
+    for (label, _, _, outside) in &table[..3] {
+        assert!(
+            *outside >= 40.0,
+            "{label}: PSNR outside the marks {outside:.1} dB"
+        );
+    }
+    assert!(
+        clean_mean >= 0.995,
+        "clean photos: mean {clean_mean:.4} unchanged"
+    );
+    assert!(
+        clean_worst >= 0.99,
+        "a clean photo only {clean_worst:.4} unchanged"
     );
 }
