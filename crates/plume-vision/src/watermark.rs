@@ -289,7 +289,19 @@ fn score(rects: &[(Rect, Strokes)], width: u32, height: u32) -> Vec<Candidate> {
                             <= 0.3 * s.pixels.len() as f32
                 })
                 .count();
-            if similar >= 3 {
+            // A tiled mark over a varied photo changes brightness and stroke count from tile
+            // to tile, but not its box: three or more boxes of one size (within 10 %) that are
+            // not tiny are the same mark repeated.
+            let same_size = rects
+                .iter()
+                .filter(|(r, _)| {
+                    r != rect
+                        && rect.h >= 20
+                        && (r.h as f32 - rect.h as f32).abs() <= 0.1 * rect.h as f32
+                        && (r.w as f32 - rect.w as f32).abs() <= 0.1 * rect.w as f32
+                })
+                .count();
+            if similar >= 3 || same_size >= 2 {
                 score += 0.8;
                 reasons.push("repeated");
             } else if rect.h as f32 > 1.2 * rect.w as f32 {

@@ -2,6 +2,9 @@
 //! the six sample photos with a different font, text, size, opacity and place, scored from
 //! outside (how much of what each mark changed is gone, fidelity outside the marks), and the
 //! clean photos, which must stay as they are.
+//!
+//! By hand: `PLUME_SAVE_MARKS=1` saves each marked area before and after, and the mask, to
+//! `target/tmp/marks/`; `PLUME_SHOW_ALL=1` prints every candidate with its score and reasons.
 
 mod support;
 use support::marks::{score, stamp_kind, KINDS};
