@@ -2,6 +2,7 @@
 //! its row type gives an integer, a text and a JSON column ([`ReadRow`]); everything else
 //! (what a task record is made of, what an exported row holds) is written once, here.
 
+use super::portal::{KeyInfo, LedgerEntry, Login, Role, Session, UserSummary};
 use super::*;
 
 /// How a backend's row gives its columns (`None` for SQL NULL).
@@ -101,4 +102,74 @@ pub(super) fn columns_of(table: &str) -> DbResult<&'static [(&'static str, Colum
         .find(|(t, _)| *t == table)
         .map(|(_, c)| *c)
         .ok_or_else(|| DbError::other(format!("unknown table {table}")))
+}
+
+/// A `TEXT NOT NULL` column.
+fn required_text(row: &impl ReadRow, column: &str) -> DbResult<String> {
+    row.text(column)?
+        .ok_or_else(|| DbError::other(format!("column {column} is NULL")))
+}
+
+/// `disabled` is stored as 0/1 on both backends.
+fn flag(row: &impl ReadRow, column: &str) -> DbResult<bool> {
+    Ok(row.required_int(column)? != 0)
+}
+
+/// A login: `user_id, email, password_hash, role, disabled`.
+pub(super) fn login_from_row(row: &impl ReadRow) -> DbResult<Login> {
+    Ok(Login {
+        user_id: row.required_int("user_id")?,
+        email: required_text(row, "email")?,
+        password_hash: required_text(row, "password_hash")?,
+        role: Role::parse(&required_text(row, "role")?),
+        disabled: flag(row, "disabled")?,
+    })
+}
+
+/// A live session: `user_id, email, role, csrf_token, expires_at`.
+pub(super) fn session_from_row(row: &impl ReadRow) -> DbResult<Session> {
+    Ok(Session {
+        user_id: row.required_int("user_id")?,
+        email: required_text(row, "email")?,
+        role: Role::parse(&required_text(row, "role")?),
+        csrf_token: required_text(row, "csrf_token")?,
+        expires_at: row.required_int("expires_at")?,
+    })
+}
+
+/// A key as its owner sees it: `id, key_prefix, created_at, last_used_at, disabled`.
+pub(super) fn key_info_from_row(row: &impl ReadRow) -> DbResult<KeyInfo> {
+    Ok(KeyInfo {
+        id: row.required_int("id")?,
+        prefix: required_text(row, "key_prefix")?,
+        created_at: row.required_int("created_at")?,
+        last_used_at: row.int("last_used_at")?,
+        disabled: flag(row, "disabled")?,
+    })
+}
+
+/// A ledger entry: `id, task_id, kind, amount, note, created_at`.
+pub(super) fn ledger_entry_from_row(row: &impl ReadRow) -> DbResult<LedgerEntry> {
+    Ok(LedgerEntry {
+        id: row.required_int("id")?,
+        task_id: row.int("task_id")?,
+        kind: required_text(row, "kind")?,
+        amount: row.required_int("amount")?,
+        note: row.text("note")?,
+        created_at: row.required_int("created_at")?,
+    })
+}
+
+/// A user for the operator's search: `id, name, disabled, created_at`, and from the left
+/// joins `email, role, balance` (NULL for a user without a login or an account).
+pub(super) fn user_summary_from_row(row: &impl ReadRow) -> DbResult<UserSummary> {
+    Ok(UserSummary {
+        id: row.required_int("id")?,
+        name: required_text(row, "name")?,
+        email: row.text("email")?,
+        role: Role::parse(row.text("role")?.as_deref().unwrap_or("user")),
+        disabled: flag(row, "disabled")?,
+        balance: row.int("balance")?,
+        created_at: row.required_int("created_at")?,
+    })
 }

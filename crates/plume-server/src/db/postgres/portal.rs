@@ -5,24 +5,16 @@
 
 use super::{db_err, PgDatabase};
 use crate::db::portal::*;
-use crate::db::rows::task_from_row;
+use crate::db::rows::{
+    key_info_from_row, ledger_entry_from_row, login_from_row, session_from_row, task_from_row,
+    user_summary_from_row,
+};
 use crate::db::{DbResult, Millis, TaskRecord};
 use async_trait::async_trait;
-use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
-fn login_from_row(r: &PgRow) -> DbResult<Login> {
-    Ok(Login {
-        user_id: r.try_get("user_id").map_err(db_err)?,
-        email: r.try_get("email").map_err(db_err)?,
-        password_hash: r.try_get("password_hash").map_err(db_err)?,
-        role: Role::parse(r.try_get::<&str, _>("role").map_err(db_err)?),
-        disabled: r.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
-    })
 }
 
 #[async_trait]
@@ -161,16 +153,7 @@ impl PortalStore for PgDatabase {
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        row.map(|r| {
-            Ok(Session {
-                user_id: r.try_get("user_id").map_err(db_err)?,
-                email: r.try_get("email").map_err(db_err)?,
-                role: Role::parse(r.try_get::<&str, _>("role").map_err(db_err)?),
-                csrf_token: r.try_get("csrf_token").map_err(db_err)?,
-                expires_at: r.try_get("expires_at").map_err(db_err)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(session_from_row).transpose()
     }
 
     async fn delete_session(&self, token_hash: &str) -> DbResult<()> {
@@ -214,17 +197,7 @@ impl PortalStore for PgDatabase {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(KeyInfo {
-                    id: r.try_get("id").map_err(db_err)?,
-                    prefix: r.try_get("key_prefix").map_err(db_err)?,
-                    created_at: r.try_get("created_at").map_err(db_err)?,
-                    last_used_at: r.try_get("last_used_at").map_err(db_err)?,
-                    disabled: r.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
-                })
-            })
-            .collect()
+        rows.iter().map(key_info_from_row).collect()
     }
 
     async fn disable_key_of(&self, user_id: i64, key_id: i64) -> DbResult<bool> {
@@ -263,18 +236,7 @@ impl PortalStore for PgDatabase {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(LedgerEntry {
-                    id: r.try_get("id").map_err(db_err)?,
-                    task_id: r.try_get("task_id").map_err(db_err)?,
-                    kind: r.try_get("kind").map_err(db_err)?,
-                    amount: r.try_get("amount").map_err(db_err)?,
-                    note: r.try_get("note").map_err(db_err)?,
-                    created_at: r.try_get("created_at").map_err(db_err)?,
-                })
-            })
-            .collect()
+        rows.iter().map(ledger_entry_from_row).collect()
     }
 
     async fn tasks_of_user(
@@ -385,23 +347,7 @@ impl PortalStore for PgDatabase {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                Ok(UserSummary {
-                    id: r.try_get("id").map_err(db_err)?,
-                    name: r.try_get("name").map_err(db_err)?,
-                    email: r.try_get("email").map_err(db_err)?,
-                    role: Role::parse(
-                        r.try_get::<Option<&str>, _>("role")
-                            .map_err(db_err)?
-                            .unwrap_or("user"),
-                    ),
-                    disabled: r.try_get::<i64, _>("disabled").map_err(db_err)? != 0,
-                    balance: r.try_get("balance").map_err(db_err)?,
-                    created_at: r.try_get("created_at").map_err(db_err)?,
-                })
-            })
-            .collect()
+        rows.iter().map(user_summary_from_row).collect()
     }
 
     async fn set_user_disabled(&self, user_id: i64, disabled: bool) -> DbResult<bool> {
