@@ -181,12 +181,7 @@ fn photos_without_a_watermark_stay_unchanged() {
         let img = photo(name);
         let removal = plume_vision::watermark::remove_watermark(&v, &png(&img), &[]).unwrap();
         let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
-        let same = img
-            .pixels()
-            .zip(out.pixels())
-            .filter(|(a, b)| a == b)
-            .count();
-        let frac = same as f64 / (img.width() * img.height()) as f64;
+        let frac = unchanged(&img, &out);
         println!(
             "{name}: {:.3}% unchanged, candidates {:?}",
             100.0 * frac,

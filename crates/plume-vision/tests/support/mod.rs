@@ -178,6 +178,12 @@ pub fn text_width(text: &str, px: f32) -> f32 {
         .sum()
 }
 
+/// The fraction of pixels of `a` that `b` has exactly.
+pub fn unchanged(a: &RgbImage, b: &RgbImage) -> f64 {
+    let same = a.pixels().zip(b.pixels()).filter(|(p, q)| p == q).count();
+    same as f64 / (a.width() * a.height()) as f64
+}
+
 pub fn png(img: &RgbImage) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png).unwrap();
