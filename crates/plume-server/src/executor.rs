@@ -154,6 +154,11 @@ pub struct ExecContext {
     pub(crate) events: Arc<crate::events::TaskEvents>,
     pub(crate) owner: String,
     pub(crate) upstream_job: Option<Value>,
+    /// The attempt's result writes. Each runs as a task of its own, so abandoning the
+    /// attempt (lease lost, deadline, shutdown) does not drop a write half-way; the worker
+    /// waits for these before it collects the task's orphan files, or a write still in
+    /// flight would land after the sweep and be named by nothing.
+    pub(crate) writes: tokio_util::task::TaskTracker,
 }
 
 impl ExecContext {
@@ -219,9 +224,21 @@ impl ExecContext {
     /// Stores an output file under `results/<task id>/` and returns its key.
     pub async fn store_output(&self, bytes: Bytes, ext: &str) -> Result<FileKey, ExecError> {
         let key = FileKey::new_result(self.task_id, ext);
-        self.blobs.put(&key, bytes).await.map_err(|e| {
-            ExecError::retryable("STORE_ERROR", format!("storing the result failed: {e}"))
-        })?;
-        Ok(key)
+        let (blobs, write_key) = (self.blobs.clone(), key.clone());
+        let written = self
+            .writes
+            .spawn(async move { blobs.put(&write_key, bytes).await })
+            .await;
+        match written {
+            Ok(Ok(_)) => Ok(key),
+            Ok(Err(e)) => Err(ExecError::retryable(
+                "STORE_ERROR",
+                format!("storing the result failed: {e}"),
+            )),
+            Err(e) => Err(ExecError::retryable(
+                "STORE_ERROR",
+                format!("storing the result stopped: {e}"),
+            )),
+        }
     }
 }

@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+/// How long an abandoned attempt's result writes get to finish before the orphan sweep runs
+/// anyway (the S3 client's own request timeout is 60 s).
+const RESULT_WRITE_GRACE: Duration = Duration::from_secs(60);
+
 /// Stops the workers: first `stop_claiming`, then `stop_running` after the grace period.
 pub struct Shutdown {
     pub stop_claiming: watch::Receiver<bool>,
@@ -162,6 +166,7 @@ async fn run_one(
         events: service.events.clone(),
         owner: owner.to_string(),
         upstream_job: task.upstream_job.clone(),
+        writes: tokio_util::task::TaskTracker::new(),
     };
     let lease = Duration::from_secs_f64(service.config.queue.lease_seconds);
     let until_deadline =
@@ -187,6 +192,18 @@ async fn run_one(
             _ = flipped(&mut stop_running) => Ending::Shutdown,
         }
     };
+    // An abandoned attempt may still be writing a result (a first write to a new bucket can
+    // take seconds): let it land before anything looks for orphan files.
+    ctx.writes.close();
+    if tokio::time::timeout(RESULT_WRITE_GRACE, ctx.writes.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            task = id,
+            "a result write of an abandoned attempt is still running"
+        );
+    }
     let seconds = started.elapsed().as_secs_f64();
     let record = |outcome| {
         service
@@ -311,3 +328,7 @@ async fn reap(service: Arc<Service>, mut stop: watch::Receiver<bool>) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "worker_tests.rs"]
+mod tests;

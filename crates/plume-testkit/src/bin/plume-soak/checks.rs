@@ -13,46 +13,90 @@ pub struct Check {
     pub detail: String,
 }
 
-/// The file store's result files, as keys (`results/<task>/<name>`).
-fn result_files(root: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let results = root.join("results");
-    for task in std::fs::read_dir(&results).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(task.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let name = file.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') {
-                continue; // a write in progress of the disk store
-            }
-            out.push(format!(
-                "results/{}/{name}",
-                task.file_name().to_string_lossy()
-            ));
+/// Where the stopped server kept its state: the database and the file store it was given.
+pub struct Stores {
+    /// `sqlite://PATH` or `postgres://…`.
+    pub database_url: String,
+    /// `file://PATH` or `s3://BUCKET`, with the S3 settings for the latter.
+    pub storage_url: String,
+    pub s3: plume_server::config::S3Config,
+}
+
+/// The database the checks read, either backend; both take the same SQL (every column is
+/// BIGINT or cast to TEXT).
+enum Db {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+/// One task as the checks need it.
+struct TaskRow {
+    id: i64,
+    status: i64,
+    attempts: i64,
+    output: Option<String>,
+}
+
+/// Runs `$body` with `$c` bound to whichever connection `$db` holds.
+macro_rules! with_conn {
+    ($db:expr, |$c:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite($c) => $body,
+            Db::Postgres($c) => $body,
         }
+    };
+}
+
+impl Db {
+    async fn open(url: &str) -> anyhow::Result<Db> {
+        Ok(if url.starts_with("postgres") {
+            Db::Postgres(sqlx::PgConnection::connect(url).await?)
+        } else {
+            Db::Sqlite(sqlx::SqliteConnection::connect(url).await?)
+        })
     }
-    out
+
+    async fn tasks(&mut self) -> anyhow::Result<Vec<TaskRow>> {
+        const SQL: &str = "SELECT id, status, attempts, CAST(output AS TEXT) AS output FROM tasks";
+        Ok(with_conn!(self, |c| sqlx::query(SQL)
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| TaskRow {
+                id: r.get("id"),
+                status: r.get("status"),
+                attempts: r.get("attempts"),
+                output: r.get("output"),
+            })
+            .collect()))
+    }
+
+    /// Rows of BIGINT columns.
+    async fn numbers(&mut self, sql: &str, columns: usize) -> anyhow::Result<Vec<Vec<i64>>> {
+        Ok(with_conn!(self, |c| sqlx::query(sql)
+            .fetch_all(c)
+            .await?
+            .iter()
+            .map(|r| (0..columns).map(|i| r.get::<i64, _>(i)).collect())
+            .collect()))
+    }
 }
 
 /// Every check, in the order they are printed. `rss` holds (seconds, KiB) samples per
-/// server process.
-pub async fn run(dir: &Path, rss: &[Vec<(f64, u64)>], tally: &Tally) -> anyhow::Result<Vec<Check>> {
+/// node, per process of that node.
+pub async fn run(
+    dir: &Path,
+    stores: &Stores,
+    rss: &[Vec<Vec<(f64, u64)>>],
+    tally: &Tally,
+) -> anyhow::Result<Vec<Check>> {
     // The checks, from the database and the store, with the server stopped.
-    let db_path = dir.join("data").join("plume.db");
-    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db_path.display()))
+    let mut db = Db::open(&stores.database_url)
         .await
         .context("opening the database")?;
     let mut checks = Vec::new();
-    let rows = sqlx::query("SELECT id, status, attempts, output FROM tasks")
-        .fetch_all(&mut db)
-        .await?;
-    let not_terminal: Vec<i64> = rows
-        .iter()
-        .filter(|r| r.get::<i64, _>("status") < 3)
-        .map(|r| r.get("id"))
-        .collect();
+    let rows = db.tasks().await?;
+    let not_terminal: Vec<i64> = rows.iter().filter(|r| r.status < 3).map(|r| r.id).collect();
     checks.push(Check {
         name: "every task terminal",
         ok: not_terminal.is_empty(),
@@ -76,8 +120,7 @@ pub async fn run(dir: &Path, rss: &[Vec<(f64, u64)>], tally: &Tally) -> anyhow::
     }
     let mut twice = Vec::new();
     for r in &rows {
-        let id: i64 = r.get("id");
-        let attempts: i64 = r.get("attempts");
+        let (id, attempts) = (r.id, r.attempts);
         let mut ran = executions.remove(&id).unwrap_or_default();
         ran.sort_unstable();
         let expected: Vec<i64> = (1..=attempts).collect();
@@ -96,29 +139,31 @@ pub async fn run(dir: &Path, rss: &[Vec<(f64, u64)>], tally: &Tally) -> anyhow::
             &twice[..twice.len().min(10)]
         ),
     });
-    let ledger = sqlx::query(
-        "SELECT c.user_id, c.balance,
-                COALESCE(SUM(CASE WHEN l.kind = 'topup' THEN l.amount END), 0) AS topup,
-                COALESCE(SUM(CASE WHEN l.kind = 'reserve' THEN l.amount END), 0) AS reserve,
-                COALESCE(SUM(CASE WHEN l.kind = 'refund' THEN l.amount END), 0) AS refund
-         FROM credit_accounts c LEFT JOIN ledger l ON l.user_id = c.user_id GROUP BY c.user_id, c.balance",
-    )
-    .fetch_all(&mut db)
-    .await?;
+    // PostgreSQL sums BIGINTs as NUMERIC: cast back.
+    let ledger = db
+        .numbers(
+            "SELECT c.user_id, c.balance,
+                CAST(COALESCE(SUM(CASE WHEN l.kind = 'topup' THEN l.amount END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN l.kind = 'reserve' THEN l.amount END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN l.kind = 'refund' THEN l.amount END), 0) AS BIGINT)
+             FROM credit_accounts c LEFT JOIN ledger l ON l.user_id = c.user_id
+             GROUP BY c.user_id, c.balance",
+            5,
+        )
+        .await?;
     let off: Vec<String> = ledger
         .iter()
-        .filter(|r| {
-            r.get::<i64, _>("balance")
-                != r.get::<i64, _>("topup") - r.get::<i64, _>("reserve") + r.get::<i64, _>("refund")
-        })
-        .map(|r| format!("user {}", r.get::<i64, _>("user_id")))
+        .filter(|r| r[1] != r[2] - r[3] + r[4])
+        .map(|r| format!("user {}", r[0]))
         .collect();
-    let unsettled: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tasks t WHERE t.status >= 3 AND t.credits_cost > 0 AND
-           (SELECT COUNT(*) FROM ledger l WHERE l.task_id = t.id AND l.kind IN ('capture', 'refund')) <> 1",
-    )
-    .fetch_one(&mut db)
-    .await?;
+    let unsettled = db
+        .numbers(
+            "SELECT COUNT(*) FROM tasks t WHERE t.status >= 3 AND t.credits_cost > 0 AND
+               (SELECT COUNT(*) FROM ledger l
+                WHERE l.task_id = t.id AND l.kind IN ('capture', 'refund')) <> 1",
+            1,
+        )
+        .await?[0][0];
     checks.push(Check {
         name: "ledger adds up",
         ok: off.is_empty() && unsettled == 0,
@@ -129,14 +174,26 @@ pub async fn run(dir: &Path, rss: &[Vec<(f64, u64)>], tally: &Tally) -> anyhow::
     });
     let mut named: HashSet<String> = HashSet::new();
     for r in &rows {
-        let output: Option<String> = r.get("output");
-        if let Some(v) = output.and_then(|o| serde_json::from_str::<Value>(&o).ok()) {
+        if let Some(v) = r
+            .output
+            .as_deref()
+            .and_then(|o| serde_json::from_str::<Value>(o).ok())
+        {
             for img in v["images"].as_array().into_iter().flatten() {
                 named.insert(img["key"].as_str().unwrap_or_default().to_string());
             }
         }
     }
-    let files = result_files(&dir.join("data").join("files"));
+    let store = plume_server::blob::open(&stores.storage_url, &stores.s3)
+        .await
+        .context("opening the file store")?;
+    let files: Vec<String> = store
+        .list("results/")
+        .await
+        .context("listing result files")?
+        .into_iter()
+        .map(|l| l.key.as_str().to_string())
+        .collect();
     let leaked: Vec<&String> = files.iter().filter(|f| !named.contains(*f)).collect();
     checks.push(Check {
         name: "no result file leaked",
@@ -147,38 +204,28 @@ pub async fn run(dir: &Path, rss: &[Vec<(f64, u64)>], tally: &Tally) -> anyhow::
             &leaked[..leaked.len().min(5)]
         ),
     });
-    // RSS of the last process: after warm-up (its first quarter) it may not keep growing.
-    let samples = rss
-        .iter()
-        .rev()
-        .find(|s| s.len() >= 8)
-        .cloned()
-        .unwrap_or_default();
-    let (rss_ok, rss_detail) = if samples.len() < 8 {
-        (true, "too short a run to judge".to_string())
-    } else {
-        let quarter = samples.len() / 4;
-        let warm = samples[quarter].1;
-        let end_max = samples[samples.len() / 2..]
-            .iter()
-            .map(|s| s.1)
-            .max()
-            .unwrap_or(0);
-        (
-            end_max <= warm + warm / 2 + 32 * 1024,
-            format!(
-                "{} MiB after warm-up, at most {} MiB later",
-                warm / 1024,
-                end_max / 1024
-            ),
-        )
-    };
+    let (mut rss_ok, mut rss_detail) = (true, Vec::new());
+    for (node, processes) in rss.iter().enumerate() {
+        let (ok, detail) = rss_flat(processes);
+        rss_ok &= ok;
+        rss_detail.push(if rss.len() > 1 {
+            format!("node {node}: {detail}")
+        } else {
+            detail
+        });
+    }
     checks.push(Check {
         name: "RSS flat after warm-up",
         ok: rss_ok,
-        detail: rss_detail,
+        detail: rss_detail.join("; "),
     });
-    let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
+    let mut log = String::new();
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("server") && name.ends_with(".log") {
+            log += &std::fs::read_to_string(entry.path()).unwrap_or_default();
+        }
+    }
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
     checks.push(Check {
         name: "no error in the server log",
@@ -193,4 +240,33 @@ pub async fn run(dir: &Path, rss: &[Vec<(f64, u64)>], tally: &Tally) -> anyhow::
     });
 
     Ok(checks)
+}
+
+/// Whether one node's RSS stayed flat: its last process long enough to judge may not keep
+/// growing after warm-up (its first quarter).
+fn rss_flat(processes: &[Vec<(f64, u64)>]) -> (bool, String) {
+    let samples = processes
+        .iter()
+        .rev()
+        .find(|s| s.len() >= 8)
+        .cloned()
+        .unwrap_or_default();
+    if samples.len() < 8 {
+        return (true, "too short a run to judge".to_string());
+    }
+    let quarter = samples.len() / 4;
+    let warm = samples[quarter].1;
+    let end_max = samples[samples.len() / 2..]
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .unwrap_or(0);
+    (
+        end_max <= warm + warm / 2 + 32 * 1024,
+        format!(
+            "{} MiB after warm-up, at most {} MiB later",
+            warm / 1024,
+            end_max / 1024
+        ),
+    )
 }

@@ -9,12 +9,17 @@
 //! account, and every terminal task captured or refunded exactly once; no result file that
 //! no result names; RSS flat after warm-up; no error in the server's log; no answer a client
 //! should not get (5xx outside a restart). Exit 0 only when every check holds.
+//!
+//! `--backend postgres` runs the same soak on a new PostgreSQL database and a new bucket on
+//! an S3-compatible server (`plume_testkit::backends`: `PLUME_TEST_POSTGRES`, and the
+//! `PLUME_TEST_S3_*` settings or a `scripts/s3-server` of its own), and checks from there.
 
 mod checks;
 mod traffic;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
+use plume_testkit::backends::{self, Backend};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -39,12 +44,31 @@ struct Args {
     /// The server binary (default: plume-test-server beside this one).
     #[arg(long)]
     server: Option<PathBuf>,
+    /// Where the server keeps its state: SQLite + a folder, or PostgreSQL + S3.
+    #[arg(long, value_enum, default_value_t = Stores::Sqlite)]
+    backend: Stores,
+    /// Server processes sharing the backend, each killed in turn (more than one needs
+    /// `--backend postgres`: SQLite is single-node).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    nodes: u16,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Stores {
+    /// SQLite and a folder under the run's directory.
+    Sqlite,
+    /// A new PostgreSQL database and a new S3 bucket (dropped afterwards when every check holds).
+    Postgres,
 }
 
 struct Server {
     bin: PathBuf,
     dir: PathBuf,
+    /// The backend's settings (database and storage URLs, S3 credentials); none for SQLite.
+    env: Vec<(String, String)>,
     port: u16,
+    /// This node's log (stderr of each of its processes).
+    log: PathBuf,
     child: Option<Child>,
     /// (seconds since this process started, RSS in KiB), per process.
     rss: Vec<Vec<(f64, u64)>>,
@@ -61,7 +85,12 @@ impl Server {
             .env("PLUME_TEST_EXEC_LOG", self.dir.join("executions.log"))
             .env("PLUME_TEST_UPSTREAM_DIR", self.dir.join("upstream"))
             .env("PLUME_RATE_LIMIT_PER_MINUTE", "0")
-            .env("RUST_LOG", "warn");
+            // Warnings and errors unless the caller asks for more (RUST_LOG=info).
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
@@ -69,7 +98,7 @@ impl Server {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join("server.log"))?;
+            .open(&self.log)?;
         let child = self
             .command(&["serve"])
             .stdout(Stdio::null())
@@ -116,6 +145,10 @@ impl Server {
         }
     }
 
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     fn admin(&self, args: &[&str]) -> anyhow::Result<Value> {
         let out = self.command(&[&["admin"], args].concat()).output()?;
         anyhow::ensure!(
@@ -147,6 +180,12 @@ async fn wait_up(http: &reqwest::Client, base: &str) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.nodes > 1 && matches!(args.backend, Stores::Sqlite) {
+        anyhow::bail!(
+            "--nodes {} needs --backend postgres: SQLite is single-node",
+            args.nodes
+        );
+    }
     let bin = args.server.clone().unwrap_or_else(|| {
         std::env::current_exe()
             .expect("own path")
@@ -159,21 +198,33 @@ async fn main() -> anyhow::Result<()> {
         dir.join("config.toml"),
         "[queue]\ndefault_concurrency = 4\nlease_seconds = 3.0\nmax_attempts = 3\nretry_backoff_ms = 200\npoll_interval_ms = 200\n",
     )?;
-    let port = free_port();
-    let mut server = Server {
-        bin,
-        dir: dir.clone(),
-        port,
-        child: None,
-        rss: Vec::new(),
-        started: Instant::now(),
-    };
-    server.start()?;
-    let base = format!("http://127.0.0.1:{port}");
+    let backend = Backend::new(match args.backend {
+        Stores::Sqlite => backends::Kind::Sqlite,
+        Stores::Postgres => backends::Kind::Postgres,
+    })
+    .await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    wait_up(&http, &base).await?;
+    let mut nodes = Vec::new();
+    for i in 0..args.nodes {
+        let mut node = Server {
+            bin: bin.clone(),
+            dir: dir.clone(),
+            env: backend.env.clone(),
+            port: free_port(),
+            log: dir.join(format!("server-{i}.log")),
+            child: None,
+            rss: Vec::new(),
+            started: Instant::now(),
+        };
+        node.start()?;
+        wait_up(&http, &node.base()).await?;
+        nodes.push(node);
+    }
+    let bases: Vec<String> = nodes.iter().map(Server::base).collect();
+    let base = bases[0].clone();
+    let server = &nodes[0];
     let mut keys = Vec::new();
     for i in 0..4 {
         let user = server.admin(&["create-user", "--name", &format!("soak{i}")])?;
@@ -188,16 +239,23 @@ async fn main() -> anyhow::Result<()> {
     }
     let client = Arc::new(Client {
         http: http.clone(),
-        base: base.clone(),
+        bases: bases.clone(),
         keys,
         tasks: Mutex::new(Vec::new()),
         tally: Tally::default(),
-        restarting: AtomicBool::new(false),
+        restarting: bases.iter().map(|_| AtomicBool::new(false)).collect(),
         created: AtomicU64::new(0),
     });
     println!(
-        "soak: {} s of load from {} clients, kill -9 every {} s, server {}",
-        args.seconds, args.clients, args.kill_every, base
+        "soak: {} s of load from {} clients, kill -9 every {} s, {} on {}",
+        args.seconds,
+        args.clients,
+        args.kill_every,
+        bases.join(" "),
+        match &backend.bucket {
+            Some(bucket) => format!("PostgreSQL + S3 bucket {bucket}"),
+            None => "SQLite + disk".to_string(),
+        }
     );
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = Vec::new();
@@ -206,7 +264,7 @@ async fn main() -> anyhow::Result<()> {
         load.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 client.one_request().await;
-                if client.restarting.load(Ordering::Relaxed) {
+                if client.restarting.iter().any(|r| r.load(Ordering::Relaxed)) {
                     // Nobody is listening: do not spin.
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -220,19 +278,22 @@ async fn main() -> anyhow::Result<()> {
     let mut kills = 0;
     while started.elapsed() < Duration::from_secs(args.seconds) {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        server.sample_rss();
+        nodes.iter_mut().for_each(Server::sample_rss);
         if Instant::now() >= next_kill {
-            client.restarting.store(true, Ordering::SeqCst);
-            server.kill9();
+            // The nodes are killed in turn; the others keep serving meanwhile.
+            let victim = kills % nodes.len();
+            client.restarting[victim].store(true, Ordering::SeqCst);
+            let node = &mut nodes[victim];
+            node.kill9();
             kills += 1;
-            server.start()?;
-            wait_up(&http, &base).await?;
+            node.start()?;
+            wait_up(&http, &node.base()).await?;
             // In-flight requests of the dead process may still be failing for a moment.
             tokio::time::sleep(Duration::from_secs(2)).await;
-            client.restarting.store(false, Ordering::SeqCst);
+            client.restarting[victim].store(false, Ordering::SeqCst);
             next_kill = Instant::now() + Duration::from_secs(kill_every);
             println!(
-                "  {:>4} s: killed -9 and restarted",
+                "  {:>4} s: killed node {victim} with -9 and restarted it",
                 started.elapsed().as_secs()
             );
         }
@@ -287,9 +348,21 @@ async fn main() -> anyhow::Result<()> {
         drained.elapsed().as_secs_f64(),
         pending.len()
     );
-    server.terminate();
+    nodes.iter_mut().for_each(Server::terminate);
 
-    let checks = checks::run(&dir, &server.rss, &client.tally).await?;
+    let stores = checks::Stores {
+        database_url: backend
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("data").join("plume.db").display())),
+        storage_url: match &backend.bucket {
+            Some(bucket) => format!("s3://{bucket}"),
+            None => format!("file://{}", dir.join("data").join("files").display()),
+        },
+        s3: s3_config(&backend.env),
+    };
+    let rss: Vec<_> = nodes.iter().map(|n| n.rss.clone()).collect();
+    let checks = checks::run(&dir, &stores, &rss, &client.tally).await?;
     println!("\n{:<14} {:<20} {:>8}", "request", "answer", "count");
     for ((kind, outcome), n) in client.tally.counts.lock().unwrap().iter() {
         println!("{kind:<14} {outcome:<20} {n:>8}");
@@ -319,6 +392,28 @@ async fn main() -> anyhow::Result<()> {
             "\nsoak: checks failed; the run's files are in {}",
             dir.display()
         );
+        if let (Some(url), Some(bucket)) = (&backend.database_url, &backend.bucket) {
+            // Kept for a look: the database is dropped only when every check holds.
+            println!("soak: the database is {url}, the bucket {bucket}");
+            std::mem::forget(backend);
+        }
         std::process::exit(1)
+    }
+}
+
+/// The S3 settings a node was given, for the checks to list the bucket with.
+fn s3_config(env: &[(String, String)]) -> plume_server::config::S3Config {
+    let get = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    plume_server::config::S3Config {
+        endpoint: get("PLUME_S3_ENDPOINT"),
+        region: get("PLUME_S3_REGION"),
+        access_key_id: get("AWS_ACCESS_KEY_ID"),
+        secret_access_key: plume_server::config::Secret(get("AWS_SECRET_ACCESS_KEY")),
+        public_base: String::new(),
     }
 }

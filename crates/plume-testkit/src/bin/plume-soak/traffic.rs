@@ -33,13 +33,14 @@ impl Tally {
 
 pub struct Client {
     pub http: reqwest::Client,
-    pub base: String,
+    /// One base URL per node; each request goes to one at random.
+    pub bases: Vec<String>,
     pub keys: Vec<String>,
     /// Task ids with the key that made them.
     pub tasks: Mutex<Vec<(i64, usize)>>,
     pub tally: Tally,
-    /// Set while the server is down on purpose: failures then are expected.
-    pub restarting: AtomicBool,
+    /// Per node, set while it is down on purpose: its failures then are expected.
+    pub restarting: Vec<AtomicBool>,
     pub created: AtomicU64,
 }
 
@@ -67,11 +68,12 @@ impl Client {
     /// connection) is unexpected unless the server is being restarted.
     fn record(
         &self,
+        node: usize,
         kind: &str,
         result: &Result<reqwest::StatusCode, reqwest::Error>,
         ok4xx: bool,
     ) {
-        let restarting = self.restarting.load(Ordering::SeqCst);
+        let restarting = self.restarting[node].load(Ordering::SeqCst);
         match result {
             Ok(s) if s.is_success() => self.tally.add(kind, "2xx"),
             Ok(s) if s.is_client_error() && (ok4xx || s.as_u16() == 404 || s.as_u16() == 400) => {
@@ -92,9 +94,10 @@ impl Client {
 
     pub async fn one_request(&self) {
         // Every random choice is made before the first await (the thread's RNG stays here).
-        let (roll, user, prompt, idempotency, bad_kind) = {
+        let (node, roll, user, prompt, idempotency, bad_kind) = {
             let mut rng = rand::thread_rng();
             (
+                rng.gen_range(0..self.bases.len()),
                 rng.gen_range(0..100u32),
                 rng.gen_range(0..self.keys.len()),
                 *PROMPTS.choose(&mut rng).unwrap_or(&"a kite"),
@@ -104,7 +107,7 @@ impl Client {
             )
         };
         let key = &self.keys[user];
-        let url = |p: &str| format!("{}{p}", self.base);
+        let url = |p: &str| format!("{}{p}", self.bases[node]);
         match roll {
             0..=34 => {
                 let mut req = self
@@ -125,9 +128,9 @@ impl Client {
                             }
                         }
                         // 422: the idempotency key was reused with another prompt.
-                        self.record("create", &Ok(status), status.as_u16() == 422);
+                        self.record(node, "create", &Ok(status), status.as_u16() == 422);
                     }
-                    Err(e) => self.record("create", &Err(e), false),
+                    Err(e) => self.record(node, "create", &Err(e), false),
                 }
             }
             35..=59 => {
@@ -140,7 +143,7 @@ impl Client {
                     .bearer_auth(&self.keys[owner])
                     .send()
                     .await;
-                self.record("long poll", &r.map(|r| r.status()), false);
+                self.record(node, "long poll", &r.map(|r| r.status()), false);
             }
             60..=69 => {
                 let ids: Vec<String> = (0..5)
@@ -157,7 +160,7 @@ impl Client {
                     .bearer_auth(key)
                     .send()
                     .await;
-                self.record("batch", &r.map(|r| r.status()), false);
+                self.record(node, "batch", &r.map(|r| r.status()), false);
             }
             70..=77 => {
                 let img = image::RgbaImage::from_fn(32, 24, |x, y| {
@@ -173,7 +176,7 @@ impl Client {
                     .multipart(reqwest::multipart::Form::new().part("file", part))
                     .send()
                     .await;
-                self.record("upload", &r.map(|r| r.status()), false);
+                self.record(node, "upload", &r.map(|r| r.status()), false);
             }
             78..=85 => {
                 let Some((id, owner)) = self.known() else {
@@ -186,7 +189,7 @@ impl Client {
                     .send()
                     .await;
                 // 400: it had already ended.
-                self.record("cancel", &r.map(|r| r.status()), true);
+                self.record(node, "cancel", &r.map(|r| r.status()), true);
             }
             _ => {
                 let bad = match bad_kind {
@@ -210,7 +213,7 @@ impl Client {
                         .bearer_auth(key),
                 };
                 let r = bad.send().await;
-                self.record("bad request", &r.map(|r| r.status()), true);
+                self.record(node, "bad request", &r.map(|r| r.status()), true);
             }
         }
     }
