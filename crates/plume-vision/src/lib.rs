@@ -6,6 +6,7 @@
 //! * [`matte`]: background removal with U²-Net small (u2netp) or ISNet;
 //! * [`text`]: text-region detection with PP-OCRv4's DB detector;
 //! * [`sparkle`]: Gemini's visible sparkle, found and inverted exactly from its alpha map;
+//! * [`tiles`]: marks repeated on a lattice, found by autocorrelation and stacked;
 //! * [`watermark`]: scoring regions for being a watermark, tight stroke masks, the pipeline;
 //! * [`inpaint`]: Telea's fast-marching inpainting, written here;
 //! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format.
@@ -19,6 +20,7 @@ pub mod matte;
 pub mod runtime;
 pub mod sparkle;
 pub mod text;
+pub mod tiles;
 pub mod watermark;
 
 pub use runtime::{Vision, VisionConfig};

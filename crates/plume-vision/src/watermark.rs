@@ -1,6 +1,7 @@
-//! Watermark removal: invert Gemini's sparkle (`sparkle.rs`), find text regions, join the
-//! detector's boxes into lines, keep those that look like a watermark, build tight stroke
-//! masks inside them, and inpaint the masks.
+//! Watermark removal: invert Gemini's sparkle (`sparkle.rs`), take off a mark tiled over
+//! the whole image (`tiles.rs`: found by its repetition, its blend inverted), find text
+//! regions, join the detector's boxes into lines, keep those that look like a watermark,
+//! build tight stroke masks inside them, and inpaint the masks.
 //!
 //! A region is scored for being a watermark rather than text that belongs to the photo:
 //! near an edge or in a corner, semi-transparent (the photo's texture shows through its
@@ -16,8 +17,13 @@ use crate::inpaint::telea;
 use crate::runtime::Vision;
 use crate::sparkle::{self, Sparkle};
 use crate::text::{detect, Rect};
+use crate::tiles::{self, Lattice};
 use crate::{codec, Result};
 use image::{GrayImage, ImageFormat, Luma, RgbImage};
+
+/// A tiled mark whose inverse leaves more than this share of its step from the background
+/// is not taken off by inversion (the model does not fit it: mixed inks, say).
+const MAX_TILE_RESIDUAL: f32 = 0.5;
 
 /// A score at or above this marks a region as a watermark.
 pub const ACCEPT_SCORE: f32 = 1.0;
@@ -43,6 +49,8 @@ pub struct Removal {
     pub mask: GrayImage,
     /// Gemini's sparkle, when one was found and inverted.
     pub sparkle: Option<Sparkle>,
+    /// The lattice of a tiled mark, when one was found (its strokes are in `mask`).
+    pub lattice: Option<Lattice>,
 }
 
 fn luminance(rgb: &RgbImage) -> GrayImage {
@@ -395,11 +403,35 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         }
     }
     let sparkle = found.map(|(s, _)| s);
+    // A mark repeated over the whole image is found by its repetition, not as text, and
+    // taken off by inverting its blend; only what cannot be inverted is inpainted.
+    let marked_gray = luminance(&rgb);
+    let mut tiled = tiles::find(&marked_gray);
+    let mut unblended = None;
+    if let Some(t) = &tiled {
+        let before = rgb.clone();
+        match tiles::unblend(&mut rgb, &marked_gray, t) {
+            Some(u) if u.residual <= MAX_TILE_RESIDUAL => unblended = Some(u),
+            _ => {
+                // A texture of the photo, or a mark the blend model does not fit (mixed
+                // inks, say): leave it to the text pipeline.
+                rgb = before;
+                tiled = None;
+            }
+        }
+    }
+    if let Some(u) = &unblended {
+        for (x, y, p) in u.left.enumerate_pixels() {
+            if p[0] != 0 {
+                mask.put_pixel(x, y, Luma([255]));
+            }
+        }
+    }
     let gray = luminance(&rgb);
     let boxes = detect(vision, &rgb)?;
     let lines = lines(boxes.iter().map(|b| b.rect).collect());
     let measured: Vec<(Rect, Strokes)> = lines.iter().map(|r| (*r, strokes(&gray, *r))).collect();
-    let candidates = score(&measured, w, h);
+    let mut candidates = score(&measured, w, h);
     let mark = |x: u32, y: u32, m: u32, mask: &mut GrayImage| {
         // A margin takes the anti-aliased edge of each stroke too: left outside the mask, the
         // halo is what inpainting would spread into the hole.
@@ -409,6 +441,23 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             }
         }
     };
+    // A text box on a tile of the lattice is that tile: its strokes are already masked,
+    // more precisely than a box's stroke mask (which catches the photo's texture).
+    let on_a_tile = |rect: &Rect| {
+        unblended.as_ref().is_some_and(|u| {
+            let marked = (rect.y..rect.y + rect.h)
+                .flat_map(|y| (rect.x..rect.x + rect.w).map(move |x| (x, y)))
+                .filter(|&(x, y)| u.handled.get_pixel(x, y)[0] != 0)
+                .count();
+            marked * 50 > (rect.w * rect.h) as usize
+        })
+    };
+    for (candidate, (rect, _)) in candidates.iter_mut().zip(&measured) {
+        if candidate.accepted && on_a_tile(rect) {
+            candidate.accepted = false;
+            candidate.reasons.push("a tile of the lattice");
+        }
+    }
     for (candidate, (rect, s)) in candidates.iter().zip(&measured) {
         if candidate.accepted {
             let margin = (rect.h / 16).clamp(1, 3);
@@ -436,7 +485,8 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         }
     }
     let masked_pixels = mask.pixels().filter(|p| p[0] != 0).count();
-    if masked_pixels == 0 && sparkle.is_none() {
+    let lattice = tiled.map(|t| t.lattice);
+    if masked_pixels == 0 && sparkle.is_none() && lattice.is_none() {
         return Ok(Removal {
             bytes: bytes.to_vec(),
             format: decoded.format,
@@ -446,6 +496,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             candidates,
             mask,
             sparkle,
+            lattice,
         });
     }
     if masked_pixels > 0 {
@@ -461,5 +512,6 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         candidates,
         mask,
         sparkle,
+        lattice,
     })
 }

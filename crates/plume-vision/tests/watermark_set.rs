@@ -31,9 +31,13 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
             let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
             let s = score(&original, &img, &out, &truth);
             println!(
-                "{label:15} {name:8} removed {:>6}  PSNR outside {:5.1} dB  accepted {:?}",
+                "{label:15} {name:8} removed {:>6}  PSNR outside {:5.1} dB  lattice {:?} accepted {:?}",
                 s.removed.map_or("-".into(), |r| format!("{r:.2}")),
                 s.psnr_outside,
+                removal.lattice.as_ref().map(|l| format!(
+                    "({:.1},{:.1}) ({:.1},{:.1}) peaks {:.2}/{:.2} cover {:.3}",
+                    l.v1.0, l.v1.1, l.v2.0, l.v2.1, l.peaks.0, l.peaks.1, l.cover
+                )),
                 removal
                     .candidates
                     .iter()
@@ -131,10 +135,12 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         100.0 * clean_worst
     );
     // Floors a little under what was measured (mean removed: corner handle 0.73, dark line
-    // 0.97, CJK stamp 0.77, large centred 0.26, tiled 0.16; clean photos 100 % unchanged),
-    // so a change that loses ground fails here. Large low-opacity words and tiled rotated
-    // words are the open problem: the detector misses most of them.
-    let floor = [0.65, 0.9, 0.7, 0.2, 0.1];
+    // 0.97, CJK stamp 0.77, large centred 0.26, tiled 0.69 (0.76–0.89 where the lattice is
+    // taken off; on the graphic its inverse did not fit and it is left); clean photos 100 %
+    // unchanged),
+    // so a change that loses ground fails here. Large low-opacity words are the open
+    // problem: the text detector misses most of them.
+    let floor = [0.65, 0.9, 0.7, 0.2, 0.6];
     for ((label, mean, _, _), floor) in table.iter().zip(floor) {
         assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
     }
@@ -144,6 +150,11 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
             "{label}: PSNR outside the marks {outside:.1} dB"
         );
     }
+    let tiled_outside = table[4].3;
+    assert!(
+        tiled_outside >= 35.0,
+        "tiled: PSNR outside the marks {tiled_outside:.1} dB"
+    );
     assert!(
         clean_mean >= 0.995,
         "clean photos: mean {clean_mean:.4} unchanged"
@@ -152,4 +163,70 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         clean_worst >= 0.99,
         "a clean photo only {clean_worst:.4} unchanged"
     );
+}
+
+/// Tiled marks the set does not hold (dark and grey inks, horizontal, −45° and +20°, other
+/// spacings and texts, rows not staggered), each on two photos: the lattice finder must not
+/// be tuned to the set's one kind of tiling.
+#[test]
+fn tiled_marks_unlike_the_sets_are_found_and_taken_off() {
+    let v = vision(2);
+    let mut removed = Vec::new();
+    for variant in 0..3 {
+        for name in [PHOTOS[variant], PHOTOS[variant + 3]] {
+            let original = sized(name);
+            let mut img = original.clone();
+            let truth = support::marks::stamp_tiles_variant(&mut img, variant);
+            let removal = plume_vision::watermark::remove_watermark(&v, &png(&img), &[]).unwrap();
+            let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
+            let s = score(&original, &img, &out, &truth);
+            println!(
+                "tiles variant {variant} {name:8} removed {:>5}  PSNR outside {:5.1} dB  lattice {:?}",
+                s.removed.map_or("-".into(), |r| format!("{r:.2}")),
+                s.psnr_outside,
+                removal.lattice.as_ref().map(|l| (l.v1, l.v2, l.cover))
+            );
+            removed.extend(s.removed);
+        }
+    }
+    let mean = removed.iter().sum::<f64>() / removed.len() as f64;
+    let worst = removed.iter().copied().fold(f64::MAX, f64::min);
+    println!("held-out tiles: mean removed {mean:.2}, worst {worst:.2}");
+    // Measured 0.67: the dark and the light variants 0.80–0.88, a grey (210) mark at 40 %
+    // 0.66 on one photo and not found on the other.
+    assert!(mean >= 0.55, "held-out tiles: mean removed {mean:.2}");
+}
+
+/// A photo that repeats by itself (a brick wall, tiles, fabric) is not a tiled mark: the
+/// lattice is real, but there is no mark blended over a varying background to take off.
+#[test]
+fn a_wall_of_bricks_is_left_as_it_is() {
+    let v = vision(2);
+    let (w, h) = (1024u32, 768u32);
+    let mut seed = 7u32;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        (seed % 17) as i32 - 8
+    };
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let row = y / 48;
+        let x_in = (x + if row % 2 == 1 { 64 } else { 0 }) % 128;
+        let mortar = y % 48 < 4 || x_in < 4;
+        // Each brick a little different, as real ones are.
+        let tone = 150 + ((x / 128 + row * 7) % 5) as i32 * 6 + noise();
+        let v = if mortar { 200 + noise() } else { tone };
+        let v = v.clamp(0, 255) as u8;
+        image::Rgb([v, (v as f32 * 0.55) as u8, (v as f32 * 0.4) as u8])
+    });
+    let removal = plume_vision::watermark::remove_watermark(&v, &png(&img), &[]).unwrap();
+    let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
+    let kept = unchanged(&img, &out);
+    println!(
+        "bricks: {:.2} % unchanged, lattice {:?}",
+        100.0 * kept,
+        removal.lattice
+    );
+    assert!(kept >= 0.99, "bricks only {kept:.4} unchanged");
 }

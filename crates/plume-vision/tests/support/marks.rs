@@ -336,3 +336,68 @@ pub fn score(original: &RgbImage, stamped: &RgbImage, out: &RgbImage, truth: &Gr
         psnr_outside,
     }
 }
+
+/// A tiled mark unlike the set's (other inks, angles, spacings, texts, no stagger), for
+/// checking that the lattice finder is not tuned to the set: `variant` 0..3.
+pub fn stamp_tiles_variant(img: &mut RgbImage, variant: usize) -> GrayImage {
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let mut truth = GrayImage::new(img.width(), img.height());
+    // (text, font, size, ink, opacity, angle, step, staggered)
+    let (text, font, px, ink, opacity, angle, step, staggered) = match variant % 3 {
+        0 => (
+            "PROOF ONLY",
+            4,
+            w * 0.035,
+            [20, 20, 20],
+            0.3,
+            0.0,
+            (w * 0.24, h * 0.15),
+            false,
+        ),
+        1 => (
+            "版权所有",
+            CJK,
+            w * 0.05,
+            [255, 255, 255],
+            0.22,
+            -45.0,
+            (w * 0.27, h * 0.2),
+            true,
+        ),
+        _ => (
+            "© 2026 pix",
+            1,
+            w * 0.04,
+            [210, 210, 210],
+            0.4,
+            20.0,
+            (w * 0.26, h * 0.18),
+            true,
+        ),
+    };
+    let mut row = 0;
+    let mut y = step.1 * 0.4;
+    while y < h + step.1 {
+        let shift = if staggered && row % 2 == 1 { 0.5 } else { 0.0 };
+        let mut x = step.0 * (0.2 + shift);
+        while x < w + step.0 {
+            apply(
+                img,
+                &mut truth,
+                &Stamp {
+                    text,
+                    font,
+                    px,
+                    ink,
+                    opacity,
+                    angle,
+                    centre: (x, y),
+                },
+            );
+            x += step.0;
+        }
+        y += step.1;
+        row += 1;
+    }
+    truth
+}
