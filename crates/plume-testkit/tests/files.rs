@@ -93,9 +93,28 @@ async fn uploads_are_checked_before_anything_is_stored() {
     let mut huge = png(8, 8);
     huge.resize(300_000, 0);
     assert_error(
-        &s.upload(&u.key, huge, "big.png").await,
+        &s.upload(&u.key, huge.clone(), "big.png").await,
         413,
         "VALIDATION_ERROR",
+    );
+    // A 413 leaves the rest of the body unread, so it closes the connection: a client that
+    // reused it would have its next request fail mid-write.
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(huge).file_name("big.png"),
+    );
+    let r = s
+        .http
+        .post(s.url("/api/open/upload"))
+        .bearer_auth(&u.key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        r.headers().get("connection").and_then(|v| v.to_str().ok()),
+        Some("close")
     );
     let form = reqwest::multipart::Form::new().text("other", "x");
     let r = s

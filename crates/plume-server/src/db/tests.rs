@@ -113,6 +113,7 @@ macro_rules! both {
 both!(status_and_ledger_move_together_once);
 both!(concurrent_creates_and_claims_stay_exact);
 both!(export_then_import_keeps_everything);
+both!(more_creates_than_one_batch_holds_stay_exact);
 
 #[path = "portal_tests.rs"]
 mod portal_suite;
@@ -216,6 +217,35 @@ async fn status_and_ledger_move_together_once(db: Arc<dyn Database>) {
 
 /// 40 creates racing against credit for 10 (half of them sharing idempotency keys), then 8
 /// claimers racing for the tasks: exact balances, one task per key, no task claimed twice.
+/// 600 creates at once against credit for 300: more than one group commit takes
+/// (`sqlite/group.rs` batches at most 256), so the balance check must hold across batches
+/// as well as inside one.
+async fn more_creates_than_one_batch_holds_stay_exact(db: Arc<dyn Database>) {
+    let user = db.create_user("u").await.unwrap();
+    db.topup(user, 300, None).await.unwrap();
+    let mut creates = Vec::new();
+    for _ in 0..600 {
+        let db = db.clone();
+        creates.push(tokio::spawn(async move {
+            db.create_task(new_task(user, 1), now_millis())
+                .await
+                .unwrap()
+        }));
+    }
+    let (mut created, mut refused) = (0, 0);
+    for c in creates {
+        match c.await.unwrap() {
+            CreateOutcome::Created(_) => created += 1,
+            CreateOutcome::Insufficient { .. } => refused += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((created, refused), (300, 300));
+    assert_eq!(db.balance(user).await.unwrap(), Some(0));
+    let t = db.ledger_totals(Some(user)).await.unwrap();
+    assert_eq!((t.topup, t.reserve), (300, 300));
+}
+
 async fn concurrent_creates_and_claims_stay_exact(db: Arc<dyn Database>) {
     let user = db.create_user("u").await.unwrap();
     db.topup(user, 100, None).await.unwrap();

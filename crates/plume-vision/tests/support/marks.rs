@@ -76,6 +76,7 @@ pub fn render(text: &str, index: usize, px: f32) -> (Vec<f32>, u32, u32) {
 }
 
 /// One stamp: text, font, size, ink, opacity, rotation (degrees) and where its centre goes.
+#[derive(Clone, Copy)]
 pub struct Stamp<'a> {
     pub text: &'a str,
     pub font: usize,
@@ -276,29 +277,22 @@ pub fn stamp_kind(img: &mut RgbImage, kind: usize, seed: usize) -> GrayImage {
             let angle = pick(&[-30.0, -25.0, -35.0]);
             let opacity = pick(&[0.3, 0.25, 0.35]);
             let step = (w * 0.3, h * 0.24);
-            let mut row = 0;
-            let mut y = step.1 * 0.5;
-            while y < h {
-                let mut x = step.0 * (0.35 + 0.5 * (row % 2) as f32);
-                while x < w {
-                    apply(
-                        img,
-                        &mut truth,
-                        &Stamp {
-                            text,
-                            font,
-                            px,
-                            ink: white,
-                            opacity,
-                            angle,
-                            centre: (x, y),
-                        },
-                    );
-                    x += step.0;
-                }
-                y += step.1;
-                row += 1;
-            }
+            let stamp = Stamp {
+                text,
+                font,
+                px,
+                ink: white,
+                opacity,
+                angle,
+                centre: (0.0, 0.0),
+            };
+            let tiling = Tiling {
+                first: (step.0 * 0.35, step.1 * 0.5),
+                step,
+                stagger: 0.5,
+                overhang: (0.0, 0.0),
+            };
+            tile(img, &mut truth, &stamp, &tiling);
         }
     }
     truth
@@ -375,29 +369,55 @@ pub fn stamp_tiles_variant(img: &mut RgbImage, variant: usize) -> GrayImage {
             true,
         ),
     };
+    let stamp = Stamp {
+        text,
+        font,
+        px,
+        ink,
+        opacity,
+        angle,
+        centre: (0.0, 0.0),
+    };
+    let tiling = Tiling {
+        first: (step.0 * 0.2, step.1 * 0.4),
+        step,
+        stagger: if staggered { 0.5 } else { 0.0 },
+        overhang: step,
+    };
+    tile(img, &mut truth, &stamp, &tiling);
+    truth
+}
+
+/// Where the instances of a tiled mark go: rows `step.1` apart from `first.1`, instances
+/// `step.0` apart from `first.0` (shifted by `stagger` of a step on odd rows), for as long
+/// as a centre is within the image grown by `overhang`.
+struct Tiling {
+    first: (f32, f32),
+    step: (f32, f32),
+    stagger: f32,
+    overhang: (f32, f32),
+}
+
+/// Stamps `stamp` (its centre ignored) at every place of `tiling`.
+fn tile(img: &mut RgbImage, truth: &mut GrayImage, stamp: &Stamp, tiling: &Tiling) {
+    let (w, h) = (img.width() as f32, img.height() as f32);
     let mut row = 0;
-    let mut y = step.1 * 0.4;
-    while y < h + step.1 {
-        let shift = if staggered && row % 2 == 1 { 0.5 } else { 0.0 };
-        let mut x = step.0 * (0.2 + shift);
-        while x < w + step.0 {
+    let mut y = tiling.first.1;
+    while y < h + tiling.overhang.1 {
+        let shift = if row % 2 == 1 { tiling.stagger } else { 0.0 };
+        let mut x = tiling.first.0 + tiling.step.0 * shift;
+        while x < w + tiling.overhang.0 {
             apply(
                 img,
-                &mut truth,
+                truth,
                 &Stamp {
-                    text,
-                    font,
-                    px,
-                    ink,
-                    opacity,
-                    angle,
                     centre: (x, y),
+                    ..*stamp
                 },
             );
-            x += step.0;
+            x += tiling.step.0;
         }
-        y += step.1;
+        y += tiling.step.1;
         row += 1;
     }
-    truth
 }
