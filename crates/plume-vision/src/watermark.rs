@@ -21,10 +21,6 @@ use crate::tiles::{self, Lattice};
 use crate::{codec, Result};
 use image::{GrayImage, ImageFormat, Luma, RgbImage};
 
-/// A tiled mark whose inverse leaves more than this share of its step from the background
-/// is not taken off by inversion (the model does not fit it: mixed inks, say).
-const MAX_TILE_RESIDUAL: f32 = 0.5;
-
 /// A score at or above this marks a region as a watermark.
 pub const ACCEPT_SCORE: f32 = 1.0;
 
@@ -406,20 +402,15 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     // A mark repeated over the whole image is found by its repetition, not as text, and
     // taken off by inverting its blend; only what cannot be inverted is inpainted.
     let marked_gray = luminance(&rgb);
-    let mut tiled = tiles::find(&marked_gray);
-    let mut unblended = None;
-    if let Some(t) = &tiled {
-        let before = rgb.clone();
-        match tiles::unblend(&mut rgb, &marked_gray, t) {
-            Some(u) if u.residual <= MAX_TILE_RESIDUAL => unblended = Some(u),
-            _ => {
-                // A texture of the photo, or a mark the blend model does not fit (mixed
-                // inks, say): leave it to the text pipeline.
-                rgb = before;
-                tiled = None;
-            }
-        }
-    }
+    // A texture of the photo, or a mark the blend model does not fit (mixed inks, say), is
+    // left to the text pipeline.
+    let (tiled, unblended) = match tiles::find(&marked_gray) {
+        Some(t) => match tiles::unblend(&mut rgb, &marked_gray, &t) {
+            Some(u) => (Some(t), Some(u)),
+            None => (None, None),
+        },
+        None => (None, None),
+    };
     if let Some(u) = &unblended {
         for (x, y, p) in u.left.enumerate_pixels() {
             if p[0] != 0 {

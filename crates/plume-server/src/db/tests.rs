@@ -215,8 +215,6 @@ async fn status_and_ledger_move_together_once(db: Arc<dyn Database>) {
         .unwrap());
 }
 
-/// 40 creates racing against credit for 10 (half of them sharing idempotency keys), then 8
-/// claimers racing for the tasks: exact balances, one task per key, no task claimed twice.
 /// 600 creates at once against credit for 300: more than one group commit takes
 /// (`sqlite/group.rs` batches at most 256), so the balance check must hold across batches
 /// as well as inside one.
@@ -246,6 +244,8 @@ async fn more_creates_than_one_batch_holds_stay_exact(db: Arc<dyn Database>) {
     assert_eq!((t.topup, t.reserve), (300, 300));
 }
 
+/// 40 creates racing against credit for 10 (half of them sharing idempotency keys), then 8
+/// claimers racing for the tasks: exact balances, one task per key, no task claimed twice.
 async fn concurrent_creates_and_claims_stay_exact(db: Arc<dyn Database>) {
     let user = db.create_user("u").await.unwrap();
     db.topup(user, 100, None).await.unwrap();

@@ -334,20 +334,29 @@ impl Server {
     }
 
     pub async fn upload(&self, key: &str, bytes: Vec<u8>, name: &str) -> (u16, Value) {
+        let r = self.upload_response(key, bytes, name).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// `POST /api/open/upload` of one file, the response as it came (headers and all).
+    pub async fn upload_response(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        name: &str,
+    ) -> reqwest::Response {
         let form = reqwest::multipart::Form::new().part(
             "file",
             reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
         );
-        let r = self
-            .http
+        self.http
             .post(self.url("/api/open/upload"))
             .bearer_auth(key)
             .multipart(form)
             .send()
             .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap())
+            .unwrap()
     }
 
     /// Uploads an image that must be accepted; its file URL.

@@ -2,7 +2,7 @@
 //! scale, the lattice hypotheses its peaks propose, the one the correlation supports, and
 //! its sub-pixel fit. See `mod.rs` for the why.
 
-use super::detail;
+use super::{debugging, detail};
 use image::GrayImage;
 use rustfft::{num_complex::Complex, FftPlanner};
 
@@ -209,6 +209,31 @@ pub(super) fn norm(a: (f32, f32)) -> f32 {
     (a.0 * a.0 + a.1 * a.1).sqrt()
 }
 
+/// The lattice points i·u + j·v with |i|, |j| ≤ `span`, one of each ± pair (j > 0, or j = 0
+/// and i > 0: the correlation is symmetric), that lie within `reach` of the working
+/// image's width and height, with their (i, j).
+fn points(
+    u: (f32, f32),
+    v: (f32, f32),
+    span: i32,
+    w: usize,
+    h: usize,
+    reach: f32,
+) -> impl Iterator<Item = (i32, i32, (f32, f32))> {
+    let (max_x, max_y) = (w as f32 * reach, h as f32 * reach);
+    (0..=span)
+        .flat_map(move |j| (-span..=span).map(move |i| (i, j)))
+        .filter(|&(i, j)| j > 0 || i > 0)
+        .map(move |(i, j)| {
+            let p = (
+                i as f32 * u.0 + j as f32 * v.0,
+                i as f32 * u.1 + j as f32 * v.1,
+            );
+            (i, j, p)
+        })
+        .filter(move |(_, _, p)| p.0.abs() <= max_x && p.1.abs() <= max_y)
+}
+
 /// Refines the lattice (u, v) to sub-pixel precision: a least-squares fit of i·u + j·v to
 /// the place of every lattice point whose peak clears `floor`. The far points weigh most,
 /// as they should: an error in u grows with every period the stack spans.
@@ -220,35 +245,22 @@ fn fit(
     h: usize,
     floor: f32,
 ) -> ((f32, f32), (f32, f32)) {
-    let (max_x, max_y) = (w as f32 * 0.7, h as f32 * 0.7);
     // Normal equations for [u v] from rows (i, j) → p.
     let (mut sii, mut sij, mut sjj) = (0.0f64, 0.0f64, 0.0f64);
     let (mut sip, mut sjp) = ((0.0f64, 0.0f64), (0.0f64, 0.0f64));
-    for i in -8i32..=8 {
-        for j in 0i32..=8 {
-            if j == 0 && i <= 0 {
-                continue;
-            }
-            let p = (
-                i as f32 * u.0 + j as f32 * v.0,
-                i as f32 * u.1 + j as f32 * v.1,
-            );
-            if p.0.abs() > max_x || p.1.abs() > max_y {
-                continue;
-            }
-            let (place, value) = ac.peak_near(p.0, p.1, 1);
-            if value < floor {
-                continue;
-            }
-            let (fi, fj) = (f64::from(i), f64::from(j));
-            sii += fi * fi;
-            sij += fi * fj;
-            sjj += fj * fj;
-            sip.0 += fi * f64::from(place.0);
-            sip.1 += fi * f64::from(place.1);
-            sjp.0 += fj * f64::from(place.0);
-            sjp.1 += fj * f64::from(place.1);
+    for (i, j, p) in points(u, v, 8, w, h, 0.7) {
+        let (place, value) = ac.peak_near(p.0, p.1, 1);
+        if value < floor {
+            continue;
         }
+        let (fi, fj) = (f64::from(i), f64::from(j));
+        sii += fi * fi;
+        sij += fi * fj;
+        sjj += fj * fj;
+        sip.0 += fi * f64::from(place.0);
+        sip.1 += fi * f64::from(place.1);
+        sjp.0 += fj * f64::from(place.0);
+        sjp.1 += fj * f64::from(place.1);
     }
     let det = sii * sjj - sij * sij;
     if det.abs() < 1e-9 {
@@ -308,24 +320,13 @@ fn support(
     noise: (f32, f32),
 ) -> (f32, f32, usize) {
     let min = MIN_PERIOD * w.max(h) as f32;
-    let (max_x, max_y) = (w as f32 * 0.6, h as f32 * 0.6);
     let (mut strong, mut total_z, mut count) = (0usize, 0.0f32, 0usize);
-    for i in -6i32..=6 {
-        for j in -6i32..=6 {
-            let p = (
-                i as f32 * u.0 + j as f32 * v.0,
-                i as f32 * u.1 + j as f32 * v.1,
-            );
-            let half_plane = p.1 > 0.5 || (p.1.abs() <= 0.5 && p.0 > 0.0);
-            if !half_plane || norm(p) < min || p.0.abs() > max_x || p.1 > max_y {
-                continue;
-            }
-            let z = (ac.peak_near(p.0, p.1, 1).1 - noise.0) / noise.1;
-            count += 1;
-            total_z += z;
-            if z >= 3.0 {
-                strong += 1;
-            }
+    for (_, _, p) in points(u, v, 6, w, h, 0.6).filter(|(_, _, p)| norm(*p) >= min) {
+        let z = (ac.peak_near(p.0, p.1, 1).1 - noise.0) / noise.1;
+        count += 1;
+        total_z += z;
+        if z >= 3.0 {
+            strong += 1;
         }
     }
     if count == 0 {
@@ -346,7 +347,6 @@ pub(super) fn search(gray: &GrayImage) -> Option<Found> {
     let ac = Autocorrelation::new(&d, sw, sh);
     let noise = noise(&ac, sw, sh);
     let found = peaks(&ac, sw, sh);
-    let debug = std::env::var_os("PLUME_DEBUG_TILES").is_some();
     // Every pair of strong peaks proposes a lattice; the finest one that the correlation
     // supports at most of its points wins (a coarser one is a sublattice of it).
     let top: Vec<(f32, f32)> = found
@@ -364,7 +364,7 @@ pub(super) fn search(gray: &GrayImage) -> Option<Found> {
             }
             let (u, v) = reduce(p, q);
             let (fraction, mean_z, count) = support(&ac, u, v, sw, sh, noise);
-            if debug {
+            if debugging() {
                 eprintln!(
                     "tiles:   {u:?} {v:?}: {fraction:.2} of {count} points, mean z {mean_z:.1}"
                 );
@@ -381,7 +381,7 @@ pub(super) fn search(gray: &GrayImage) -> Option<Found> {
             }
         }
     }
-    if debug {
+    if debugging() {
         eprintln!(
             "tiles: {sw}x{sh} noise {:.4}±{:.4} peaks {:?} → {best:?}",
             noise.0,

@@ -28,6 +28,11 @@ const DETAIL_CLIP: f32 = 24.0;
 /// brick wall measures 0.7, marks on the sample photos 18–86.
 const MIN_BACKGROUND_SPREAD: f32 = 10.0;
 
+/// An inverse that leaves more than this share of the marked pixels' step from their
+/// background does not fit the mark (mixed inks, say; the photo's own texture keeps a good
+/// fit above 0): the mark is left to the text pipeline.
+const MAX_RESIDUAL: f64 = 0.5;
+
 /// Above this opacity the inverse blend amplifies noise too much: inpaint instead.
 const MAX_INVERTIBLE: f32 = 0.8;
 
@@ -58,6 +63,12 @@ pub struct Lattice {
     pub peaks: (f32, f32),
     /// The fraction of a cell the mark covers.
     pub cover: f32,
+}
+
+/// Whether `PLUME_DEBUG_TILES` asks for the search to be printed (read once).
+pub(super) fn debugging() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("PLUME_DEBUG_TILES").is_some())
 }
 
 /// Mean over a (2r+1)² window (clamped at the edges), separable, on f32.
@@ -207,38 +218,32 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
     let mut marked: Vec<bool> = (0..template.len())
         .map(|b| sure[b] * sign > SURE && template[b] * sign > LEVEL)
         .collect();
+    // A cell position's four neighbours; the cell wraps around.
+    let near = |b: usize| {
+        let (i, j) = (b % na, b / na);
+        [
+            (i + na - 1) % na + j * na,
+            (i + 1) % na + j * na,
+            i + ((j + nb - 1) % nb) * na,
+            i + ((j + 1) % nb) * na,
+        ]
+    };
     // The strokes' anti-aliased rims are fainter: grow into neighbours that lean the same
     // way (hysteresis, two steps), as the text masks do.
     for _ in 0..2 {
         let before = marked.clone();
-        for j in 0..nb {
-            for i in 0..na {
-                let b = j * na + i;
-                if before[b] || sure[b] * sign < SURE / 2.0 || template[b] * sign < LEVEL / 2.0 {
-                    continue;
-                }
-                let near = [
-                    (i + na - 1) % na + j * na,
-                    (i + 1) % na + j * na,
-                    i + ((j + nb - 1) % nb) * na,
-                    i + ((j + 1) % nb) * na,
-                ];
-                marked[b] = near.iter().any(|&n| before[n]);
+        for b in 0..na * nb {
+            if before[b] || sure[b] * sign < SURE / 2.0 || template[b] * sign < LEVEL / 2.0 {
+                continue;
             }
+            marked[b] = near(b).iter().any(|&n| before[n]);
         }
     }
     let interior: Vec<bool> = (0..na * nb)
-        .map(|b| {
-            let (i, j) = (b % na, b / na);
-            marked[b]
-                && marked[(i + na - 1) % na + j * na]
-                && marked[(i + 1) % na + j * na]
-                && marked[i + ((j + nb - 1) % nb) * na]
-                && marked[i + ((j + 1) % nb) * na]
-        })
+        .map(|b| marked[b] && near(b).iter().all(|&n| marked[n]))
         .collect();
     let cover = bright.max(dark) as f32 / template.len() as f32;
-    if std::env::var_os("PLUME_DEBUG_TILES").is_some() {
+    if debugging() {
         eprintln!("tiles: stack {na}x{nb} bright {bright} dark {dark} cover {cover:.4}");
     }
     if !(0.005..=0.3).contains(&cover) {
@@ -356,7 +361,8 @@ fn ink_level(values: &[f32], background: &[Option<f32>], tiled: &Tiled) -> f32 {
 /// the strokes comes back instead of being painted over. Returns the pixels it could not
 /// invert (too opaque, or no instance to measure them on), for inpainting. `None`, with
 /// `rgb` untouched, when what repeats is the photo itself (the same background under every
-/// instance: bricks, tiles, fabric).
+/// instance: bricks, tiles, fabric) or when the inverse would leave more than
+/// [`MAX_RESIDUAL`] of the mark's step (the blend model does not fit it).
 pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Unblended> {
     let (w, h) = (gray.width() as usize, gray.height() as usize);
     let values: Vec<f32> = gray.pixels().map(|p| f32::from(p[0])).collect();
@@ -368,7 +374,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
     let background = masked_mean(&values, &outside, w, h, 6);
     let ink = ink_level(&values, &background, tiled);
     let spread = background_spread(&background, tiled);
-    if std::env::var_os("PLUME_DEBUG_TILES").is_some() {
+    if debugging() {
         eprintln!("tiles: background spread across instances {spread:.1}");
     }
     if spread < MIN_BACKGROUND_SPREAD {
@@ -429,7 +435,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
             }
         }
     }
-    if std::env::var_os("PLUME_DEBUG_TILES").is_some() {
+    if debugging() {
         let against = votes.values().filter(|(a, d)| d > a).count();
         eprintln!(
             "tiles: ink {ink:.0}, {} instances, {against} in another ink",
@@ -443,6 +449,8 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
     };
     let mut left = GrayImage::new(w as u32, h as u32);
     let mut handled = GrayImage::new(w as u32, h as u32);
+    // (pixel, opacity) to invert; nothing changes until the inverse is known to fit.
+    let mut inverse = Vec::new();
     let (mut step_before, mut step_after) = (0.0f64, 0.0f64);
     for i in 0..w * h {
         if outside[i] != 0.0 || foreign(i) {
@@ -462,12 +470,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
         };
         match a {
             Some(a) if a <= MAX_INVERTIBLE => {
-                let p = rgb.get_pixel_mut(x, y);
-                for c in p.0.iter_mut() {
-                    *c = ((f32::from(*c) - a * ink) / (1.0 - a))
-                        .round()
-                        .clamp(0.0, 255.0) as u8;
-                }
+                inverse.push((i, a));
                 if let Some(b) = background[i] {
                     let after = (values[i] - a * ink) / (1.0 - a);
                     step_before += f64::from((values[i] - b).abs());
@@ -477,15 +480,28 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
             _ => left.put_pixel(x, y, Luma([255])),
         }
     }
-    Some(Unblended {
-        left,
-        handled,
-        residual: if step_before > 0.0 {
-            (step_after / step_before) as f32
-        } else {
-            1.0
-        },
-    })
+    // What the inverse leaves of the pixels' step from their background, against what was
+    // there: a model that does not fit (instances in mixed inks, say) leaves most of it.
+    let residual = if step_before > 0.0 {
+        step_after / step_before
+    } else {
+        1.0
+    };
+    if debugging() {
+        eprintln!("tiles: residual {residual:.2}");
+    }
+    if residual > MAX_RESIDUAL {
+        return None;
+    }
+    for (i, a) in inverse {
+        let p = rgb.get_pixel_mut((i % w) as u32, (i / w) as u32);
+        for c in p.0.iter_mut() {
+            *c = ((f32::from(*c) - a * ink) / (1.0 - a))
+                .round()
+                .clamp(0.0, 255.0) as u8;
+        }
+    }
+    Some(Unblended { left, handled })
 }
 
 /// What [`unblend`] did.
@@ -496,8 +512,4 @@ pub struct Unblended {
     /// Every pixel of the mark it took care of (inverted or left for inpainting); instances
     /// in another ink are not in it.
     pub handled: GrayImage,
-    /// How far the inverted pixels still stand from their background, as a share of how
-    /// far they stood before (the photo's own texture keeps it above 0). A model that does
-    /// not fit the mark leaves it near or above 1.
-    pub residual: f32,
 }

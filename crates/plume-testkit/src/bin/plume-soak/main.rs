@@ -350,16 +350,20 @@ async fn main() -> anyhow::Result<()> {
     );
     nodes.iter_mut().for_each(Server::terminate);
 
+    // Where the nodes kept their state, read the way the server reads its settings.
+    let data_dir = dir.join("data").display().to_string();
+    let config = plume_server::Config::from_toml("", |name| {
+        backend
+            .env
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| (name == "PLUME_DATA_DIR").then(|| data_dir.clone()))
+    })?;
     let stores = checks::Stores {
-        database_url: backend
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", dir.join("data").join("plume.db").display())),
-        storage_url: match &backend.bucket {
-            Some(bucket) => format!("s3://{bucket}"),
-            None => format!("file://{}", dir.join("data").join("files").display()),
-        },
-        s3: s3_config(&backend.env),
+        database_url: config.database_url(),
+        storage_url: config.storage_url(),
+        s3: config.s3.clone(),
     };
     let rss: Vec<_> = nodes.iter().map(|n| n.rss.clone()).collect();
     let checks = checks::run(&dir, &stores, &rss, &client.tally).await?;
@@ -398,22 +402,5 @@ async fn main() -> anyhow::Result<()> {
             std::mem::forget(backend);
         }
         std::process::exit(1)
-    }
-}
-
-/// The S3 settings a node was given, for the checks to list the bucket with.
-fn s3_config(env: &[(String, String)]) -> plume_server::config::S3Config {
-    let get = |name: &str| {
-        env.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    plume_server::config::S3Config {
-        endpoint: get("PLUME_S3_ENDPOINT"),
-        region: get("PLUME_S3_REGION"),
-        access_key_id: get("AWS_ACCESS_KEY_ID"),
-        secret_access_key: plume_server::config::Secret(get("AWS_SECRET_ACCESS_KEY")),
-        public_base: String::new(),
     }
 }
