@@ -131,10 +131,18 @@ pub fn reply_images(reply: &Value) -> Result<Vec<(Vec<u8>, String)>, ExecError> 
                     "Gemini returned an image part that is not valid base64",
                 )
             })?;
+        // Found by fuzzing: `"data": ""` decodes to no bytes at all.
+        if data.is_empty() {
+            return Err(ExecError::permanent(
+                "UPSTREAM_ERROR",
+                "Gemini returned an empty image part",
+            ));
+        }
         let mime = inline
             .get("mimeType")
             .or_else(|| inline.get("mime_type"))
             .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
             .unwrap_or("image/png");
         images.push((data, mime.to_string()));
     }
@@ -314,5 +322,22 @@ mod tests {
         assert_eq!(e.code, "CONTENT_POLICY");
         let e = reply_images(&json!({"candidates": [{"content": {"parts": [{"text": "no"}]}, "finishReason": "NO_IMAGE"}]})).unwrap_err();
         assert!(e.retryable && e.message.contains("NO_IMAGE"));
+    }
+
+    /// The fuzzer's find (fuzz/fuzz_targets/provider_replies.rs): an image part whose data
+    /// is empty is an upstream error, not an empty image; an empty MIME type means PNG.
+    #[test]
+    fn an_empty_image_part_is_an_error_and_an_empty_mime_type_means_png() {
+        let reply = json!({"candidates": [{"content": {"parts": [{"text": "here"},
+            {"inlineData": {"mimeType": "image/png", "data": ""}}]}, "fintypeeason": "STOP"}]});
+        let e = reply_images(&reply).unwrap_err();
+        assert_eq!(e.code, "UPSTREAM_ERROR");
+        assert!(!e.retryable && e.message.contains("empty"));
+        let reply = json!({"candidates": [{"content": {"parts": [
+            {"inlineData": {"mimeType": "", "data": b64_encode(b"png")}}]}}]});
+        assert_eq!(
+            reply_images(&reply).unwrap(),
+            vec![(b"png".to_vec(), "image/png".to_string())]
+        );
     }
 }
