@@ -59,6 +59,30 @@ fn main() {
         run("remove-bg (png)", &|| {
             with_inference_time(|| plume_vision::matte::remove_background(&vision, &png).unwrap()).1
         });
+        // The same photo at 40 % on a plain grey ground: a small subject, which gets the
+        // second look (two inferences).
+        let small = {
+            let inner = image::imageops::resize(
+                &img,
+                side * 2 / 5,
+                side * 2 / 5,
+                image::imageops::FilterType::Triangle,
+            );
+            let mut ground = image::RgbImage::from_pixel(side, side, image::Rgb([128, 128, 128]));
+            image::imageops::replace(
+                &mut ground,
+                &inner,
+                i64::from(side * 3 / 10),
+                i64::from(side * 3 / 10),
+            );
+            let mut out = std::io::Cursor::new(Vec::new());
+            ground.write_to(&mut out, image::ImageFormat::Png).unwrap();
+            out.into_inner()
+        };
+        run("remove-bg (small)", &|| {
+            with_inference_time(|| plume_vision::matte::remove_background(&vision, &small).unwrap())
+                .1
+        });
         run("remove-watermark", &|| {
             with_inference_time(|| {
                 plume_vision::watermark::remove_watermark(&vision, &jpeg, &[[40, 40, 200, 60]])

@@ -2,7 +2,18 @@
 //!
 //! U²-Net small (u2netp) runs at 320², ISNet at 1024². The input is resized to the model's
 //! square, scaled to 0..1 and normalised per channel; the output is min-max normalised,
-//! resized back to the original size, and becomes the alpha channel of a PNG.
+//! resized back to the original size, and becomes the alpha channel of a PNG. A small
+//! subject gets a second, closer look (see [`matte`]).
+//!
+//! Measured on `tests/remove_bg.rs`'s composites (mean IoU, development / held-out set; u2netp
+//! alone 0.949 / 0.969) and left out:
+//! * averaging with the mirrored photo's matte: 0.954 / 0.953 (one held-out case fell from
+//!   0.98 to 0.80), for a second inference on every photo;
+//! * a guided filter steered by the photo (grey or colour guide, several radii and
+//!   regularisers): within ±0.002, mean alpha error no better;
+//! * dropping specks detached from the subject: no change (u2netp left none here);
+//! * letterboxing the photo into the model's square instead of squeezing it: 0.951 / 0.957;
+//! * a threshold other than 0.5: 0.5 was best.
 
 use crate::runtime::{MatteModel, Vision};
 use crate::{codec, Result, VisionError};
@@ -30,8 +41,9 @@ pub(crate) fn to_nchw(img: &RgbImage, mean: [f32; 3], std: [f32; 3]) -> Vec<f32>
     data
 }
 
-/// The matte of `rgb` as a grey image of the same size (255 = foreground).
-pub fn matte(vision: &Vision, rgb: &RgbImage) -> Result<GrayImage> {
+/// The model's matte of `rgb`, squeezed to the model's square input (a letterbox measured
+/// worse), at the model's output size, 0..1 and not yet normalised.
+fn model_matte(vision: &Vision, rgb: &RgbImage) -> Result<(u32, u32, Vec<f32>)> {
     let (side, mean, std) = model_params(vision.config.matte_model);
     let small = image::imageops::resize(rgb, side, side, FilterType::Triangle);
     let (shape, out) = vision.infer(
@@ -39,30 +51,80 @@ pub fn matte(vision: &Vision, rgb: &RgbImage) -> Result<GrayImage> {
         [1, 3, side as usize, side as usize],
         to_nchw(&small, mean, std),
     )?;
-    let (oh, ow) = match shape.as_slice() {
-        [_, _, h, w] => (*h, *w),
-        other => {
-            return Err(VisionError::Model(format!(
-                "unexpected matte shape {other:?}"
-            )))
+    match shape.as_slice() {
+        [_, _, h, w] if out.len() >= h * w && *h > 0 && *w > 0 => {
+            Ok((*w as u32, *h as u32, out[..h * w].to_vec()))
         }
-    };
-    let plane = &out[..oh * ow];
+        other => Err(VisionError::Model(format!(
+            "unexpected matte shape {other:?}"
+        ))),
+    }
+}
+
+/// The model's matte of `rgb`, min-max normalised and resized to `rgb`'s size.
+fn full_size_matte(vision: &Vision, rgb: &RgbImage) -> Result<GrayImage> {
+    let (ow, oh, plane) = model_matte(vision, rgb)?;
     let (lo, hi) = plane
         .iter()
         .fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
     let range = (hi - lo).max(1e-6);
-    let small_matte = GrayImage::from_fn(ow as u32, oh as u32, |x, y| {
-        let v = (plane[y as usize * ow + x as usize] - lo) / range;
+    let small = GrayImage::from_fn(ow, oh, |x, y| {
+        let v = (plane[(y * ow + x) as usize] - lo) / range;
         Luma([(v * 255.0).round().clamp(0.0, 255.0) as u8])
     });
     let (w, h) = rgb.dimensions();
-    Ok(image::imageops::resize(
-        &small_matte,
-        w,
-        h,
-        FilterType::Triangle,
-    ))
+    Ok(image::imageops::resize(&small, w, h, FilterType::Triangle))
+}
+
+/// The matte of `rgb` as a grey image of the same size (255 = foreground).
+///
+/// With u2netp, a subject that fills under [`SECOND_LOOK_BELOW`] of the frame gets a second
+/// look: the model runs again on the subject's box (plus a margin), so the subject spans
+/// the model's whole 320-px input instead of part of it, and that matte replaces the first
+/// inside the box. Measured on the composite set of `tests/remove_bg.rs`: mean IoU 0.949 →
+/// 0.961 and worst 0.745 → 0.854 (held out: 0.969 → 0.971), for one more inference when it
+/// applies. ISNet's input is already 1024 px and is not given one.
+pub fn matte(vision: &Vision, rgb: &RgbImage) -> Result<GrayImage> {
+    matte_with(vision, rgb, vision.config.matte_model == MatteModel::U2netp)
+}
+
+/// The matte of `rgb`, with or without the second look (for measuring it).
+pub fn matte_with(vision: &Vision, rgb: &RgbImage, second_look: bool) -> Result<GrayImage> {
+    let mut full = full_size_matte(vision, rgb)?;
+    if second_look {
+        if let Some((x, y, w, h)) = subject_box(&full) {
+            let crop = image::imageops::crop_imm(rgb, x, y, w, h).to_image();
+            let closer = full_size_matte(vision, &crop)?;
+            image::imageops::replace(&mut full, &closer, i64::from(x), i64::from(y));
+        }
+    }
+    Ok(full)
+}
+
+/// The share of the frame under which the subject's box gets a second look. Measured on the
+/// development set at 0.5 / 0.7 / 0.9: mean IoU 0.960 / 0.961 / 0.961, held out 0.969 /
+/// 0.971 / 0.970 (at 0.9 a held-out worst case fell from 0.90 to 0.87).
+pub const SECOND_LOOK_BELOW: f64 = 0.7;
+
+/// The subject's box (alpha ≥ 0.5) with a margin of a fifth of its size on every side, when
+/// that covers under [`SECOND_LOOK_BELOW`] of the frame.
+fn subject_box(matte: &GrayImage) -> Option<(u32, u32, u32, u32)> {
+    let (w, h) = matte.dimensions();
+    let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+    for (x, y, a) in matte.enumerate_pixels() {
+        if a[0] >= 128 {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+    }
+    if x0 > x1 {
+        return None;
+    }
+    let (mx, my) = ((x1 - x0) / 5 + 8, (y1 - y0) / 5 + 8);
+    let (x0, y0) = (x0.saturating_sub(mx), y0.saturating_sub(my));
+    let (x1, y1) = ((x1 + mx).min(w - 1), (y1 + my).min(h - 1));
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    (f64::from(bw) * f64::from(bh) < SECOND_LOOK_BELOW * f64::from(w) * f64::from(h))
+        .then_some((x0, y0, bw, bh))
 }
 
 /// A cut-out: the input with its matte as alpha, as PNG bytes, and its size.

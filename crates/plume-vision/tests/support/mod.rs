@@ -16,9 +16,13 @@ pub fn models_dir() -> PathBuf {
 }
 
 pub fn vision(max_concurrent: usize) -> Vision {
+    vision_with(MatteModel::U2netp, max_concurrent)
+}
+
+pub fn vision_with(matte_model: MatteModel, max_concurrent: usize) -> Vision {
     let v = Vision::new(VisionConfig {
         models_dir: models_dir(),
-        matte_model: MatteModel::U2netp,
+        matte_model,
         max_concurrent_inferences: max_concurrent,
         intra_threads: 2,
     });
@@ -30,6 +34,20 @@ pub fn vision(max_concurrent: usize) -> Vision {
 
 pub fn photo(name: &str) -> RgbImage {
     let path = models_dir().join("test-photos").join(format!("{name}.jpg"));
+    image::open(&path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run scripts/setup-models --test-photos",
+                path.display()
+            )
+        })
+        .to_rgb8()
+}
+
+/// Any file of the models folder's `test-photos/` (the sample photos, and the scikit-image
+/// photos and textures `scripts/setup-models --test-photos` installs beside them).
+pub fn test_image(file: &str) -> RgbImage {
+    let path = models_dir().join("test-photos").join(file);
     image::open(&path)
         .unwrap_or_else(|e| {
             panic!(
@@ -208,4 +226,5 @@ pub fn psnr(a: &RgbImage, b: &RgbImage, select: impl Fn(u32, u32) -> bool) -> f6
     }
     10.0 * (255.0f64 * 255.0 / (se / n as f64)).log10()
 }
+pub mod cutouts;
 pub mod marks;
