@@ -9,12 +9,14 @@
 //! * [`tiles`]: marks repeated on a lattice, found by autocorrelation and stacked;
 //! * [`watermark`]: scoring regions for being a watermark, tight stroke masks, the pipeline;
 //! * [`inpaint`]: Telea's fast-marching inpainting, written here;
-//! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format.
+//! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format;
+//! * `filters`: box means on float planes, shared by `tiles` and `matte`.
 //!
 //! The model files come from `scripts/setup-models` (docs in MODELS.md); nothing is
 //! downloaded at run time.
 
 pub mod codec;
+mod filters;
 pub mod inpaint;
 pub mod matte;
 pub mod runtime;

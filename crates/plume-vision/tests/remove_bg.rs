@@ -7,14 +7,16 @@
 //! floors are u2netp's). ISNet made the cut-outs, so it is favoured on this set.
 
 mod support;
-use support::cutouts::{busy_set, dev_set, held_out_set, score, Composite};
+use support::cutouts::{busy_set, dev_set, edge_psnr, held_out_set, score, Composite};
 use support::*;
 
-/// Mean and worst IoU at alpha 0.5, and mean absolute alpha error.
+/// Mean and worst IoU at alpha 0.5, mean absolute alpha error, and the mean PSNR of the
+/// soft band over a new background (whole call only).
 struct Figures {
     mean: f64,
     worst: f64,
     mae: f64,
+    edge: f64,
 }
 
 /// remove-bg over `set`: the whole call (bytes in, PNG out) with `None`, else the matte
@@ -26,8 +28,9 @@ fn measure(name: &str, set: &[Composite], second_look: Option<bool>) -> Figures 
     };
     let v = vision_with(model, 1);
     let save = std::env::var_os("PLUME_SAVE_MATTES").map(std::path::PathBuf::from);
-    let (mut sum, mut worst, mut mae_sum) = (0.0, 1.0f64, 0.0);
+    let (mut sum, mut worst, mut mae_sum, mut edge_sum) = (0.0, 1.0f64, 0.0, 0.0);
     for c in set {
+        let mut edge = 0.0;
         let alpha = match second_look {
             None => {
                 let (out, _, _) =
@@ -38,6 +41,7 @@ fn measure(name: &str, set: &[Composite], second_look: Option<bool>) -> Figures 
                     c.image.save(dir.join(format!("{stem}.png"))).unwrap();
                     cut.save(dir.join(format!("{stem}_cut.png"))).unwrap();
                 }
+                edge = edge_psnr(&cut, c);
                 image::GrayImage::from_fn(cut.width(), cut.height(), |x, y| {
                     image::Luma([cut.get_pixel(x, y)[3]])
                 })
@@ -46,8 +50,12 @@ fn measure(name: &str, set: &[Composite], second_look: Option<bool>) -> Figures 
         };
         let (iou, mae) = score(&alpha, &c.truth);
         if second_look.is_none() {
-            println!("{name}: {:<28} IoU {iou:.3}  MAE {mae:.4}", c.label);
+            println!(
+                "{name}: {:<28} IoU {iou:.3}  MAE {mae:.4}  edges {edge:.1} dB",
+                c.label
+            );
         }
+        edge_sum += edge;
         sum += iou;
         worst = worst.min(iou);
         mae_sum += mae;
@@ -57,12 +65,14 @@ fn measure(name: &str, set: &[Composite], second_look: Option<bool>) -> Figures 
         mean: sum / n,
         worst,
         mae: mae_sum / n,
+        edge: edge_sum / n,
     };
     println!(
-        "{name}: mean IoU {:.3}, worst {:.3}, mean MAE {:.4} over {} composites",
+        "{name}: mean IoU {:.3}, worst {:.3}, mean MAE {:.4}, edges {:.1} dB over {} composites",
         f.mean,
         f.worst,
         f.mae,
+        f.edge,
         set.len()
     );
     f
@@ -83,7 +93,9 @@ fn remove_bg_finds_real_subjects_on_textured_backgrounds() {
     let held = measure("held-out", &held_out, None);
     // Two salient things in one frame have no one right answer: reported, not held.
     measure("busy", &busy, None);
-    // Measured here: dev 0.961 (worst 0.854), held out 0.971 (worst 0.900), MAE ≤ 0.011.
+    // Measured here: dev 0.961 (worst 0.854), held out 0.971 (worst 0.900), MAE ≤ 0.011,
+    // soft band over a new background 23.0 / 23.3 dB (22.6 / 22.7 with the old background
+    // left in the edge colours).
     // The floors leave room for another CPU's arithmetic; u2netp alone (no second look)
     // scores dev 0.949 with worst 0.745 and fails them.
     assert!(dev.mean >= 0.955, "dev mean IoU {:.3}", dev.mean);

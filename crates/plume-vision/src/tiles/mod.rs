@@ -16,6 +16,7 @@
 
 mod lattice;
 
+use crate::filters::{box_blur, masked_mean};
 use image::{GrayImage, Luma, RgbImage};
 use lattice::{cross, norm};
 
@@ -69,36 +70,6 @@ pub struct Lattice {
 pub(super) fn debugging() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("PLUME_DEBUG_TILES").is_some())
-}
-
-/// Mean over a (2r+1)² window (clamped at the edges), separable, on f32.
-fn box_blur(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let pass = |src: &[f32], len: usize, count: usize, stride: usize, step: usize| {
-        let mut out = vec![0.0f32; src.len()];
-        for line in 0..count {
-            let at = |i: usize| src[line * stride + i * step];
-            let mut acc = 0.0f32;
-            let mut n = 0usize;
-            for i in 0..=r.min(len - 1) {
-                acc += at(i);
-                n += 1;
-            }
-            for i in 0..len {
-                out[line * stride + i * step] = acc / n as f32;
-                if i + r + 1 < len {
-                    acc += at(i + r + 1);
-                    n += 1;
-                }
-                if i >= r {
-                    acc -= at(i - r);
-                    n -= 1;
-                }
-            }
-        }
-        out
-    };
-    let rows = pass(src, w, h, w, 1);
-    pass(&rows, h, w, 1, w)
 }
 
 /// The clipped detail layer of `values` (`w`×`h`): each pixel less its neighbourhood's mean.
@@ -275,18 +246,6 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
         interior,
         bright: sign > 0.0,
     })
-}
-
-/// Mean of `values` over a (2r+1)² window counting only pixels where `weight` is 1:
-/// the background around a mark, its strokes left out. `None` where no such pixel is near.
-fn masked_mean(values: &[f32], weight: &[f32], w: usize, h: usize, r: usize) -> Vec<Option<f32>> {
-    let weighted: Vec<f32> = values.iter().zip(weight).map(|(v, k)| v * k).collect();
-    let sums = box_blur(&weighted, w, h, r);
-    let shares = box_blur(weight, w, h, r);
-    sums.iter()
-        .zip(&shares)
-        .map(|(s, k)| (*k > 0.05).then(|| s / k))
-        .collect()
 }
 
 /// How much the background under the mark differs from instance to instance: the median,

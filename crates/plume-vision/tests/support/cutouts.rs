@@ -75,6 +75,8 @@ pub struct Composite {
     pub label: String,
     pub image: RgbImage,
     pub truth: GrayImage,
+    /// The subject's colour wherever its alpha is above 0 (black elsewhere).
+    pub colour: RgbImage,
 }
 
 /// The set to develop against: 4 subjects × 4 backgrounds.
@@ -124,11 +126,12 @@ fn build(subjects: &[Subject], backgrounds: &[Background], seed: u64) -> Vec<Com
             )
             .to_image();
             let ground = cover(&part, w, h, b.tint, &mut rng);
-            let (image, truth) = paste(&ground, &photo, &alpha, &mut rng);
+            let (image, truth, colour) = paste(&ground, &photo, &alpha, &mut rng);
             out.push(Composite {
                 label: format!("{} on {}", s.cutout, b.name),
                 image,
                 truth,
+                colour,
             });
         }
     }
@@ -159,7 +162,7 @@ fn paste(
     photo: &RgbImage,
     alpha: &GrayImage,
     rng: &mut Lcg,
-) -> (RgbImage, GrayImage) {
+) -> (RgbImage, GrayImage, RgbImage) {
     let (x0, y0, x1, y1) = bounds(alpha);
     let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
     let (w, h) = ground.dimensions();
@@ -189,6 +192,7 @@ fn paste(
     };
     let mut image = ground.clone();
     let mut truth = GrayImage::new(w, h);
+    let mut colour = RgbImage::new(w, h);
     for (x, y, a) in fa.enumerate_pixels() {
         let t = f32::from(a[0]) / 255.0;
         let (px, py) = (ox + x, oy + y);
@@ -201,8 +205,11 @@ fn paste(
                 .map(|c| (f32::from(f[c]) * t + f32::from(b[c]) * (1.0 - t)).round() as u8)),
         );
         truth.put_pixel(px, py, Luma([a[0]]));
+        if a[0] > 0 {
+            colour.put_pixel(px, py, *f);
+        }
     }
-    (image, truth)
+    (image, truth, colour)
 }
 
 /// The bounding box of the alpha's non-zero pixels.
@@ -229,6 +236,32 @@ pub fn score(got: &GrayImage, truth: &GrayImage) -> (f64, f64) {
         inter as f64 / union.max(1) as f64,
         abs / f64::from(truth.width() * truth.height()),
     )
+}
+
+/// PSNR (dB) of a cut-out laid over a plain green, against the true subject laid over it,
+/// over the soft band (pixels that either alpha puts strictly between 0 and 1): fringes of
+/// the old background show here.
+pub fn edge_psnr(cut: &image::RgbaImage, c: &Composite) -> f64 {
+    const GREEN: [f32; 3] = [0.0, 170.0, 90.0];
+    let (mut se, mut n) = (0f64, 0u64);
+    for (x, y, o) in cut.enumerate_pixels() {
+        let t = f32::from(c.truth.get_pixel(x, y)[0]);
+        let a = f32::from(o[3]);
+        if !((1.0..255.0).contains(&t) || (1.0..255.0).contains(&a)) {
+            continue;
+        }
+        let f = c.colour.get_pixel(x, y);
+        for k in 0..3 {
+            let got = (a * f32::from(o[k]) + (255.0 - a) * GREEN[k]) / 255.0;
+            let want = (t * f32::from(f[k]) + (255.0 - t) * GREEN[k]) / 255.0;
+            se += f64::from((got - want).powi(2));
+            n += 1;
+        }
+    }
+    if n == 0 || se == 0.0 {
+        return 99.0;
+    }
+    10.0 * (255.0f64 * 255.0 / (se / n as f64)).log10()
 }
 
 /// A small deterministic generator: the sets are the same on every machine.
