@@ -109,3 +109,24 @@ fn remove_bg_finds_real_subjects_on_textured_backgrounds() {
         held.mae
     );
 }
+
+/// Degenerate shapes go through every step (the model's squeeze, the second look's box, the
+/// edge colours' window) and come back at their own size.
+#[test]
+fn tiny_and_thin_images_are_cut_out_at_their_own_size() {
+    let v = vision(1);
+    let photo = test_image("coffee.png");
+    for (w, h) in [(1, 1), (2, 3), (1, 500), (700, 1), (17, 9)] {
+        let img = image::imageops::resize(&photo, w, h, image::imageops::FilterType::Triangle);
+        let (out, ow, oh) = plume_vision::matte::remove_background(&v, &png(&img)).unwrap();
+        assert_eq!((ow, oh), (w, h));
+        let cut = image::load_from_memory(&out).unwrap().to_rgba8();
+        assert_eq!(cut.dimensions(), (w, h));
+    }
+    // A subject alone in a big empty frame: the second look's box is small and near an edge.
+    let mut frame = image::RgbImage::from_pixel(900, 700, image::Rgb([240, 240, 240]));
+    let small = image::imageops::resize(&photo, 60, 40, image::imageops::FilterType::Triangle);
+    image::imageops::replace(&mut frame, &small, 838, 658);
+    let (_, ow, oh) = plume_vision::matte::remove_background(&v, &png(&frame)).unwrap();
+    assert_eq!((ow, oh), (900, 700));
+}
