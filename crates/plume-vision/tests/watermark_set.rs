@@ -4,7 +4,8 @@
 //! clean photos, which must stay as they are.
 //!
 //! By hand: `PLUME_SAVE_MARKS=1` saves each marked area before and after, and the mask, to
-//! `target/tmp/marks/`; `PLUME_SHOW_ALL=1` prints every candidate with its score and reasons.
+//! `target/tmp/marks/`, with every marked photo and the clean ones whole; `PLUME_SHOW_ALL=1`
+//! prints every candidate with its score and reasons.
 
 mod support;
 use support::marks::{score, stamp_kind, KINDS};
@@ -55,6 +56,13 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
             if std::env::var_os("PLUME_SAVE_MARKS").is_some() {
                 let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("marks");
                 std::fs::create_dir_all(&dir).unwrap();
+                img.save(dir.join(format!("{kind}-{name}-full.png")))
+                    .unwrap();
+                if kind == 0 {
+                    original
+                        .save(dir.join(format!("clean-{name}-full.png")))
+                        .unwrap();
+                }
                 // The marked area, before above after, at twice the size.
                 let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
                 for (x, y, t) in truth.enumerate_pixels() {
