@@ -158,24 +158,46 @@ pub fn remove_background(vision: &Vision, bytes: &[u8]) -> Result<(Vec<u8>, u32,
 /// without it (development / held-out; the radius and the "clear" threshold hardly matter).
 pub fn foreground_colours(rgb: &RgbImage, alpha: &GrayImage) -> RgbImage {
     let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-    // Wide enough to reach past the model's soft band to clear background.
-    let r = (w.max(h) / 50).max(3);
-    let clear: Vec<f32> = alpha
-        .pixels()
-        .map(|a| if a[0] < 26 { 1.0 } else { 0.0 })
-        .collect();
-    let channel = |c: usize| -> Vec<f32> { rgb.pixels().map(|p| f32::from(p[c])).collect() };
+    // The background's colour varies slowly: it is estimated on blocks of `f`² pixels
+    // (about 256 px on the long side), which costs a sixteenth of doing it per pixel at
+    // 1024² and changes the figures above by under 0.1 dB.
+    let f = (w.max(h) / 256).max(1);
+    let (sw, sh) = (w.div_ceil(f), h.div_ceil(f));
+    // Per block: the clear pixels' colour sums and their count.
+    let mut sums = vec![[0f32; 3]; sw * sh];
+    let mut counts = vec![0f32; sw * sh];
+    for ((x, y, px), a) in rgb.enumerate_pixels().zip(alpha.pixels()) {
+        if a[0] < 26 {
+            let k = (y as usize / f) * sw + x as usize / f;
+            for c in 0..3 {
+                sums[k][c] += f32::from(px[c]);
+            }
+            counts[k] += 1.0;
+        }
+    }
+    // Wide enough to reach past the model's soft band to clear background: 1/50 of the
+    // long side.
+    let r = ((w.max(h) / 50) / f).max(1);
+    let share: Vec<f32> = counts.iter().map(|n| n / (f * f) as f32).collect();
     let behind: Vec<Vec<Option<f32>>> = (0..3)
-        .map(|c| crate::filters::masked_mean(&channel(c), &clear, w, h, r))
+        .map(|c| {
+            let mean: Vec<f32> = sums
+                .iter()
+                .zip(&counts)
+                .map(|(s, n)| if *n > 0.0 { s[c] / n } else { 0.0 })
+                .collect();
+            crate::filters::masked_mean(&mean, &share, sw, sh, r)
+        })
         .collect();
     let mut out = rgb.clone();
-    for (i, (px, a)) in out.pixels_mut().zip(alpha.pixels()).enumerate() {
+    for ((x, y, px), a) in out.enumerate_pixels_mut().zip(alpha.pixels()) {
         let a = f32::from(a[0]) / 255.0;
         if !(SOFT_FROM..SOFT_TO).contains(&a) {
             continue;
         }
+        let k = (y as usize / f) * sw + x as usize / f;
         for c in 0..3 {
-            if let Some(b) = behind[c][i] {
+            if let Some(b) = behind[c][k] {
                 let f = (f32::from(px[c]) - (1.0 - a) * b) / a;
                 px[c] = f.round().clamp(0.0, 255.0) as u8;
             }
