@@ -32,16 +32,9 @@ pub fn vision_with(matte_model: MatteModel, max_concurrent: usize) -> Vision {
     v
 }
 
+/// One of the six sample photos, by name (`PHOTOS`).
 pub fn photo(name: &str) -> RgbImage {
-    let path = models_dir().join("test-photos").join(format!("{name}.jpg"));
-    image::open(&path)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run scripts/setup-models --test-photos",
-                path.display()
-            )
-        })
-        .to_rgb8()
+    test_image(&format!("{name}.jpg"))
 }
 
 /// Any file of the models folder's `test-photos/` (the sample photos, and the scikit-image
