@@ -133,11 +133,7 @@ pub fn remove_background(vision: &Vision, bytes: &[u8]) -> Result<(Vec<u8>, u32,
     let rgb = decoded.image.to_rgb8();
     let alpha = matte(vision, &rgb)?;
     let (w, h) = rgb.dimensions();
-    let colours = if std::env::var_os("PLUME_NO_DECON").is_some() {
-        rgb.clone()
-    } else {
-        foreground_colours(&rgb, &alpha)
-    };
+    let colours = foreground_colours(&rgb, &alpha);
     let mut out = RgbaImage::new(w, h);
     for (x, y, px) in out.enumerate_pixels_mut() {
         let c = colours.get_pixel(x, y);

@@ -5,7 +5,7 @@
 //!
 //! Two sets: one to develop against, and one held out with other subjects and backgrounds.
 
-use image::{imageops, GrayImage, Luma, Rgb, RgbImage};
+use image::{imageops, GrayImage, Rgb, RgbImage};
 
 /// A subject: its photo in the models folder's `test-photos/` and its cut-out's name.
 struct Subject {
@@ -75,7 +75,7 @@ pub struct Composite {
     pub label: String,
     pub image: RgbImage,
     pub truth: GrayImage,
-    /// The subject's colour wherever its alpha is above 0 (black elsewhere).
+    /// The subject's colour wherever its alpha is above 0 (black away from the subject).
     pub colour: RgbImage,
 }
 
@@ -190,25 +190,10 @@ fn paste(
     } else {
         (rng.next() * f64::from(h - sh)) as u32
     };
-    let mut image = ground.clone();
-    let mut truth = GrayImage::new(w, h);
+    let (image, truth) = super::composite_at(ground, &fg, &fa, ox, oy);
+    // Under the pasted rectangle: only where the truth is above 0 is it ever read.
     let mut colour = RgbImage::new(w, h);
-    for (x, y, a) in fa.enumerate_pixels() {
-        let t = f32::from(a[0]) / 255.0;
-        let (px, py) = (ox + x, oy + y);
-        let b = *ground.get_pixel(px, py);
-        let f = fg.get_pixel(x, y);
-        image.put_pixel(
-            px,
-            py,
-            Rgb([0, 1, 2]
-                .map(|c| (f32::from(f[c]) * t + f32::from(b[c]) * (1.0 - t)).round() as u8)),
-        );
-        truth.put_pixel(px, py, Luma([a[0]]));
-        if a[0] > 0 {
-            colour.put_pixel(px, py, *f);
-        }
-    }
+    imageops::replace(&mut colour, &fg, i64::from(ox), i64::from(oy));
     (image, truth, colour)
 }
 

@@ -78,7 +78,19 @@ pub fn ball(size: u32) -> (RgbImage, GrayImage) {
 pub fn composite(bg: &RgbImage, fg: &RgbImage, fg_alpha: &GrayImage) -> (RgbImage, GrayImage) {
     let (w, h) = bg.dimensions();
     let (fw, fh) = fg.dimensions();
-    let (ox, oy) = ((w - fw) / 2, (h - fh) / 2);
+    composite_at(bg, fg, fg_alpha, (w - fw) / 2, (h - fh) / 2)
+}
+
+/// Composites a foreground (which must fit) with its top-left at (ox, oy) of `bg`; returns
+/// the image and its true alpha.
+pub fn composite_at(
+    bg: &RgbImage,
+    fg: &RgbImage,
+    fg_alpha: &GrayImage,
+    ox: u32,
+    oy: u32,
+) -> (RgbImage, GrayImage) {
+    let (w, h) = bg.dimensions();
     let mut out = bg.clone();
     let mut alpha = GrayImage::new(w, h);
     for (x, y, a) in fg_alpha.enumerate_pixels() {
