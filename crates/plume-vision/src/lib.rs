@@ -10,11 +10,13 @@
 //! * [`watermark`]: scoring regions for being a watermark, tight stroke masks, the pipeline;
 //! * [`inpaint`]: Telea's fast-marching inpainting, written here;
 //! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format;
+//! * `blend`: a semi-transparent mark's blend, measured from its strokes and inverted;
 //! * `filters`: box means on float planes, shared by `tiles` and `matte`.
 //!
 //! The model files come from `scripts/setup-models` (docs in MODELS.md); nothing is
 //! downloaded at run time.
 
+mod blend;
 pub mod codec;
 mod filters;
 pub mod inpaint;

@@ -333,9 +333,10 @@ pub fn find(maps: &SparkleMaps, rgb: &RgbImage) -> Option<(Sparkle, AlphaMap)> {
     found.map(|(s, t, _)| (s, t))
 }
 
-/// Inverts the blend in place; returns the pixels too opaque to invert (to be inpainted).
-pub fn remove(rgb: &mut RgbImage, sparkle: &Sparkle, map: &AlphaMap) -> Vec<(u32, u32)> {
-    let mut unstable = Vec::new();
+/// Inverts the blend in place; returns the pixels inverted, and those too opaque to invert
+/// (to be inpainted).
+pub fn remove(rgb: &mut RgbImage, sparkle: &Sparkle, map: &AlphaMap) -> Removed {
+    let (mut inverted, mut unstable) = (Vec::new(), Vec::new());
     for j in 0..map.size {
         for i in 0..map.size {
             let a = map.at(i, j) * sparkle.gain;
@@ -349,12 +350,21 @@ pub fn remove(rgb: &mut RgbImage, sparkle: &Sparkle, map: &AlphaMap) -> Vec<(u32
             }
             let p = rgb.get_pixel_mut(x, y);
             for c in 0..3 {
-                let v = (f32::from(p[c]) - a * 255.0) / (1.0 - a);
+                let v = crate::blend::unblend(f32::from(p[c]), a, 255.0);
                 p[c] = v.round().clamp(0.0, 255.0) as u8;
             }
+            inverted.push((x, y));
         }
     }
-    unstable
+    Removed { inverted, unstable }
+}
+
+/// What [`remove`] did, in image coordinates.
+pub struct Removed {
+    /// Pixels restored by inverting the blend.
+    pub inverted: Vec<(u32, u32)>,
+    /// Pixels too opaque to invert, for inpainting.
+    pub unstable: Vec<(u32, u32)>,
 }
 
 #[cfg(test)]
@@ -405,7 +415,7 @@ mod tests {
         stamp(&mut img, x, y, &maps.small);
         let (found, map) = find(&maps, &img).expect("the sparkle");
         assert_eq!((found.x, found.y, found.size), (x, y, 48));
-        assert!(remove(&mut img, &found, &map).is_empty());
+        assert!(remove(&mut img, &found, &map).unstable.is_empty());
         let worst = img
             .pixels()
             .zip(clean.pixels())

@@ -1,7 +1,8 @@
 //! Watermark removal: invert Gemini's sparkle (`sparkle.rs`), take off a mark tiled over
 //! the whole image (`tiles.rs`: found by its repetition, its blend inverted), find text
 //! regions, join the detector's boxes into lines, keep those that look like a watermark,
-//! build tight stroke masks inside them, and inpaint the masks.
+//! build tight stroke masks inside them, invert the blend of those with wide semi-transparent
+//! strokes (`blend.rs`), and inpaint the rest.
 //!
 //! A region is scored for being a watermark rather than text that belongs to the photo:
 //! near an edge or in a corner, semi-transparent (the photo's texture shows through its
@@ -13,6 +14,7 @@
 //! always removed whole (logos and hard cases). An image where nothing is removed comes back
 //! as the very same bytes.
 
+use crate::blend;
 use crate::inpaint::telea;
 use crate::runtime::Vision;
 use crate::sparkle::{self, Sparkle};
@@ -30,6 +32,8 @@ pub struct Candidate {
     pub score: f32,
     pub reasons: Vec<&'static str>,
     pub accepted: bool,
+    /// The mark's opacity, measured on its strokes, when its blend was inverted.
+    pub opacity: Option<f32>,
 }
 
 #[derive(Debug, Clone)]
@@ -38,10 +42,11 @@ pub struct Removal {
     pub format: ImageFormat,
     pub width: u32,
     pub height: u32,
-    /// Pixels inpainted.
+    /// Pixels changed on purpose: inverted or inpainted.
     pub masked_pixels: usize,
     pub candidates: Vec<Candidate>,
-    /// The mask that was inpainted (255 = removed), for measurements.
+    /// Every pixel changed on purpose (255): a mark's blend inverted, or inpainted. For
+    /// measurements; every other pixel keeps its value.
     pub mask: GrayImage,
     /// Gemini's sparkle, when one was found and inverted.
     pub sparkle: Option<Sparkle>,
@@ -154,6 +159,10 @@ fn ink_is_bright(sub: &GrayImage, inside: &dyn Fn(u32, u32) -> bool) -> bool {
 struct Strokes {
     /// Coordinates in the image.
     pixels: Vec<(u32, u32)>,
+    /// Per pixel: above the top-hat's threshold (not only grown into as a rim).
+    strong: Vec<bool>,
+    /// Light ink rather than dark.
+    bright: bool,
     /// Mean top-hat strength over the strokes (local contrast).
     contrast: f32,
     /// Standard deviation of luminance over the strokes (texture showing through).
@@ -219,9 +228,11 @@ fn strokes(gray: &GrayImage, rect: Rect) -> Strokes {
         }
     }
     let mut pixels: Vec<(u32, u32)> = Vec::with_capacity(stack.len() * 2);
+    let mut strong_ones = Vec::with_capacity(stack.len() * 2);
     while let Some((i, depth)) = stack.pop() {
         let (x, y) = (i as u32 % sw, i as u32 / sw);
         pixels.push((outer.x + x, outer.y + y));
+        strong_ones.push(depth == 0);
         if depth >= 2 {
             continue;
         }
@@ -253,6 +264,8 @@ fn strokes(gray: &GrayImage, rect: Rect) -> Strokes {
         texture: ((lum2 / n - mean * mean).max(0.0)).sqrt() as f32,
         level: mean as f32,
         pixels,
+        strong: strong_ones,
+        bright,
     }
 }
 
@@ -333,6 +346,7 @@ fn score(rects: &[(Rect, Strokes)], width: u32, height: u32) -> Vec<Candidate> {
                 score,
                 reasons,
                 accepted: score >= ACCEPT_SCORE,
+                opacity: None,
             }
         })
         .collect()
@@ -390,12 +404,19 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     let decoded = codec::decode(bytes)?;
     let mut rgb = decoded.image.to_rgb8();
     let (w, h) = rgb.dimensions();
+    // Pixels to inpaint, and every pixel changed on purpose (inverted or inpainted).
+    let mut fill = GrayImage::new(w, h);
     let mut mask = GrayImage::new(w, h);
+    let set = |img: &mut GrayImage, (x, y): (u32, u32)| img.put_pixel(x, y, Luma([255]));
     // Gemini's sparkle is known exactly: invert it first, so text detection sees the photo.
     let found = sparkle::find(vision.sparkle_maps()?, &rgb);
     if let Some((s, map)) = &found {
-        for (x, y) in sparkle::remove(&mut rgb, s, map) {
-            mask.put_pixel(x, y, Luma([255]));
+        let removed = sparkle::remove(&mut rgb, s, map);
+        for p in removed.inverted {
+            set(&mut mask, p);
+        }
+        for p in removed.unstable {
+            set(&mut fill, p);
         }
     }
     let sparkle = found.map(|(s, _)| s);
@@ -412,9 +433,14 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         None => (None, None),
     };
     if let Some(u) = &unblended {
+        for (x, y, p) in u.handled.enumerate_pixels() {
+            if p[0] != 0 {
+                set(&mut mask, (x, y));
+            }
+        }
         for (x, y, p) in u.left.enumerate_pixels() {
             if p[0] != 0 {
-                mask.put_pixel(x, y, Luma([255]));
+                set(&mut fill, (x, y));
             }
         }
     }
@@ -423,12 +449,12 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     let lines = lines(boxes.iter().map(|b| b.rect).collect());
     let measured: Vec<(Rect, Strokes)> = lines.iter().map(|r| (*r, strokes(&gray, *r))).collect();
     let mut candidates = score(&measured, w, h);
-    let mark = |x: u32, y: u32, m: u32, mask: &mut GrayImage| {
+    let mark = |x: u32, y: u32, m: u32, fill: &mut GrayImage| {
         // A margin takes the anti-aliased edge of each stroke too: left outside the mask, the
         // halo is what inpainting would spread into the hole.
         for yy in y.saturating_sub(m)..=(y + m).min(h - 1) {
             for xx in x.saturating_sub(m)..=(x + m).min(w - 1) {
-                mask.put_pixel(xx, yy, Luma([255]));
+                fill.put_pixel(xx, yy, Luma([255]));
             }
         }
     };
@@ -449,11 +475,37 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             candidate.reasons.push("a tile of the lattice");
         }
     }
-    for (candidate, (rect, s)) in candidates.iter().zip(&measured) {
-        if candidate.accepted {
-            let margin = (rect.h / 16).clamp(1, 3);
-            for (x, y) in &s.pixels {
-                mark(*x, *y, margin, &mut mask);
+    for (candidate, (rect, s)) in candidates.iter_mut().zip(&measured) {
+        if !candidate.accepted {
+            continue;
+        }
+        let margin = (rect.h / 16).clamp(1, 3);
+        // A semi-transparent mark is inverted; what is too opaque for that is inpainted.
+        let inverted = blend::invert_mark(
+            &mut rgb,
+            &gray,
+            &blend::Mark {
+                rect: *rect,
+                pixels: &s.pixels,
+                strong: &s.strong,
+                bright: s.bright,
+                margin,
+            },
+        );
+        match inverted {
+            Some(inverted) => {
+                candidate.opacity = Some(inverted.opacity);
+                for p in inverted.changed {
+                    set(&mut mask, p);
+                }
+                for p in inverted.left {
+                    set(&mut fill, p);
+                }
+            }
+            None => {
+                for (x, y) in &s.pixels {
+                    mark(*x, *y, margin, &mut fill);
+                }
             }
         }
     }
@@ -471,9 +523,13 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         // The caller saw something we did not (a logo, a stamp): the whole region goes.
         for y in rect.y..rect.y + rect.h {
             for x in rect.x..rect.x + rect.w {
-                mask.put_pixel(x, y, Luma([255]));
+                set(&mut fill, (x, y));
             }
         }
+    }
+    let filled = fill.pixels().filter(|p| p[0] != 0).count();
+    for (m, f) in mask.pixels_mut().zip(fill.pixels()) {
+        m[0] |= f[0];
     }
     let masked_pixels = mask.pixels().filter(|p| p[0] != 0).count();
     let lattice = tiled.map(|t| t.lattice);
@@ -490,8 +546,8 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             lattice,
         });
     }
-    if masked_pixels > 0 {
-        telea(&mut rgb, &mask, 5);
+    if filled > 0 {
+        telea(&mut rgb, &fill, 5);
     }
     let (out, format) = codec::encode(&image::DynamicImage::ImageRgb8(rgb), decoded.format)?;
     Ok(Removal {

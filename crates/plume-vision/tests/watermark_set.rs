@@ -49,7 +49,8 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
                         c.rect.w,
                         c.rect.h,
                         (c.score * 100.0) as i32,
-                        c.reasons.join(",")
+                        c.reasons.join(","),
+                        c.opacity.map(|a| (a * 100.0).round() as i32)
                     ))
                     .collect::<Vec<_>>()
             );
@@ -143,12 +144,12 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         100.0 * clean_worst
     );
     // Floors a little under what was measured (mean removed: corner handle 0.73, dark line
-    // 0.97, CJK stamp 0.77, large centred 0.26, tiled 0.68 (0.76–0.89 where the lattice is
+    // 0.97, CJK stamp 0.77, large centred 0.32 (inverted where found), tiled 0.69 (0.76–0.89 where the lattice is
     // taken off; on the graphic its inverse did not fit and it is left); clean photos 100 %
     // unchanged),
     // so a change that loses ground fails here. Large low-opacity words are the open
     // problem: the text detector misses most of them.
-    let floor = [0.65, 0.9, 0.7, 0.2, 0.6];
+    let floor = [0.65, 0.9, 0.7, 0.28, 0.6];
     for ((label, mean, _, _), floor) in table.iter().zip(floor) {
         assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
     }

@@ -16,6 +16,7 @@
 
 mod lattice;
 
+use crate::blend::{self, ink_level, MAX_INVERTIBLE, MAX_RESIDUAL, MIN_INK_STEP};
 use crate::filters::{box_blur, masked_mean};
 use image::{GrayImage, Luma, RgbImage};
 use lattice::{cross, norm};
@@ -28,14 +29,6 @@ const DETAIL_CLIP: f32 = 24.0;
 /// instances) what repeats is a texture of the photo, not a mark laid over it: a synthetic
 /// brick wall measures 0.7, marks on the sample photos 18–86.
 const MIN_BACKGROUND_SPREAD: f32 = 10.0;
-
-/// An inverse that leaves more than this share of the marked pixels' step from their
-/// background does not fit the mark (mixed inks, say; the photo's own texture keeps a good
-/// fit above 0): the mark is left to the text pipeline.
-const MAX_RESIDUAL: f64 = 0.5;
-
-/// Above this opacity the inverse blend amplifies noise too much: inpaint instead.
-const MAX_INVERTIBLE: f32 = 0.8;
 
 /// A tiled mark: its lattice, its strokes, and which cell position each pixel is at.
 #[derive(Debug, Clone)]
@@ -280,38 +273,13 @@ fn background_spread(background: &[Option<f32>], tiled: &Tiled) -> f32 {
     *spreads.select_nth_unstable_by(mid, f32::total_cmp).1
 }
 
-/// The ink's grey level. Inside the strokes `m = (1 − a)·B + a·ink` over every background
-/// `B` the mark lies on, so a straight line through (B, m) of the stroke interiors gives
-/// both: slope 1 − a, intercept a·ink. Stock marks are often grey, not white: a grey mark
-/// lightens dark ground and darkens light ground, and assuming white would get half of it
-/// wrong. Falls back to white or black when the fit is unsure.
-fn ink_level(values: &[f32], background: &[Option<f32>], tiled: &Tiled) -> f32 {
-    let fallback = if tiled.bright { 255.0 } else { 0.0 };
-    let (mut n, mut sb, mut sm, mut sbb, mut sbm) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    for (i, b) in background.iter().enumerate() {
-        let Some(b) = b else { continue };
-        if tiled.mask.as_raw()[i] == 0 || !tiled.interior[tiled.bins[i] as usize] {
-            continue;
-        }
-        let (b, m) = (f64::from(*b), f64::from(values[i]));
-        n += 1.0;
-        sb += b;
-        sm += m;
-        sbb += b * b;
-        sbm += b * m;
-    }
-    let spread = n * sbb - sb * sb;
-    // A fit needs backgrounds of many levels under the mark.
-    if n < 200.0 || spread / (n * n) < 20.0 * 20.0 {
-        return fallback;
-    }
-    let slope = (n * sbm - sb * sm) / spread;
-    let intercept = (sm - slope * sb) / n;
-    let a = 1.0 - slope;
-    if !(0.08..=0.95).contains(&a) {
-        return fallback;
-    }
-    ((intercept / a) as f32).clamp(0.0, 255.0)
+/// The ink's grey level, fitted on the stroke interiors ([`ink_level`]).
+fn tiled_ink(values: &[f32], background: &[Option<f32>], tiled: &Tiled) -> f32 {
+    let pairs = background.iter().enumerate().filter_map(|(i, b)| {
+        let interior = tiled.mask.as_raw()[i] != 0 && tiled.interior[tiled.bins[i] as usize];
+        b.filter(|_| interior).map(|b| (b, values[i]))
+    });
+    ink_level(pairs, tiled.bright)
 }
 
 /// Takes a tiled mark off `rgb` by inverting its blend, `m = (1 − a)·I + a·ink`, with `a`
@@ -331,7 +299,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
         .map(|p| if p[0] == 0 { 1.0 } else { 0.0 })
         .collect();
     let background = masked_mean(&values, &outside, w, h, 6);
-    let ink = ink_level(&values, &background, tiled);
+    let ink = tiled_ink(&values, &background, tiled);
     let spread = background_spread(&background, tiled);
     if debugging() {
         eprintln!("tiles: background spread across instances {spread:.1}");
@@ -346,7 +314,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
         }
         if let Some(b) = background[i] {
             // Where the background is close to the ink the step says nothing.
-            if (ink - b).abs() >= 24.0 {
+            if (ink - b).abs() >= MIN_INK_STEP {
                 samples[tiled.bins[i] as usize].push((values[i] - b) / (ink - b));
             }
         }
@@ -385,7 +353,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
             continue;
         }
         let step = values[i] - b;
-        if step.abs() >= 8.0 && (ink - b).abs() >= 24.0 {
+        if step.abs() >= 8.0 && (ink - b).abs() >= MIN_INK_STEP {
             let vote = votes.entry(tiled.instances[i]).or_default();
             if (step > 0.0) == (ink > b) {
                 vote.0 += 1;
@@ -423,7 +391,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
         let own = |b: f32| ((values[i] - b) / (ink - b)).clamp(0.0, core);
         let a = match (tiled.interior[bin], alpha[bin], background[i]) {
             (true, Some(a), _) => Some(a),
-            (false, _, Some(b)) if (ink - b).abs() >= 24.0 => Some(own(b)),
+            (false, _, Some(b)) if (ink - b).abs() >= MIN_INK_STEP => Some(own(b)),
             (false, a, _) => a.map(|a| a.min(core)),
             (true, None, _) => None,
         };
@@ -431,7 +399,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
             Some(a) if a <= MAX_INVERTIBLE => {
                 inverse.push((i, a));
                 if let Some(b) = background[i] {
-                    let after = (values[i] - a * ink) / (1.0 - a);
+                    let after = blend::unblend(values[i], a, ink);
                     step_before += f64::from((values[i] - b).abs());
                     step_after += f64::from((after - b).abs());
                 }
@@ -455,7 +423,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
     for (i, a) in inverse {
         let p = rgb.get_pixel_mut((i % w) as u32, (i / w) as u32);
         for c in p.0.iter_mut() {
-            *c = ((f32::from(*c) - a * ink) / (1.0 - a))
+            *c = blend::unblend(f32::from(*c), a, ink)
                 .round()
                 .clamp(0.0, 255.0) as u8;
         }
