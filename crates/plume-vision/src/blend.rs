@@ -89,14 +89,8 @@ pub(crate) struct Inverted {
     pub opacity: f32,
 }
 
-/// Takes one semi-transparent mark off `rgb` by inverting its blend. The mark's opacity is
-/// the median, over its stroke interiors, of each pixel's step from the background around it
-/// as a share of the ink's step from that background; a mark has one opacity, so interiors
-/// are inverted with it (their own step carries the photo's texture, which comes back), and
-/// the anti-aliased rims with their own step. `None`, with `rgb` untouched, when the mark is
-/// too opaque to invert ([`MAX_INVERTIBLE`]), cannot be measured, or the inverse does not fit
-/// ([`MAX_RESIDUAL`]): the caller inpaints it.
-pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> Option<Inverted> {
+/// Lays `mark` out over the area around it and measures its background, ink and opacity.
+fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
     let (iw, ih) = gray.dimensions();
     // The background of a pixel deep inside a wide stroke is measured beyond the stroke.
     let r = (mark.rect.h / 4).clamp(6, 32);
@@ -131,42 +125,35 @@ pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> 
         }
     }
     let outside: Vec<f32> = kind.iter().map(|k| f32::from(u8::from(*k == 0))).collect();
-    let plane = |c: Option<usize>| -> Vec<f32> {
-        (0..w * h)
-            .map(|i| {
-                let (x, y) = (area.x + (i % w) as u32, area.y + (i / w) as u32);
-                match c {
-                    Some(c) => f32::from(rgb.get_pixel(x, y)[c]),
-                    None => f32::from(gray.get_pixel(x, y)[0]),
-                }
-            })
-            .collect()
-    };
-    let values = plane(None);
+    let values: Vec<f32> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (area.x + (i % w) as u32, area.y + (i / w) as u32);
+            f32::from(gray.get_pixel(x, y)[0])
+        })
+        .collect();
     let background = masked_mean(&values, &outside, w, h, r as usize);
     // An interior pixel: strong, and so are its four neighbours (a rim's step is only part
     // of the opacity).
-    let interior = |i: usize| {
-        let (x, y) = (i % w, i / w);
-        kind[i] == 2
-            && x > 0
-            && y > 0
-            && x + 1 < w
-            && y + 1 < h
-            && [i - 1, i + 1, i - w, i + w].iter().all(|&j| kind[j] == 2)
-    };
+    let interior: Vec<bool> = (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            kind[i] == 2
+                && x > 0
+                && y > 0
+                && x + 1 < w
+                && y + 1 < h
+                && [i - 1, i + 1, i - w, i + w].iter().all(|&j| kind[j] == 2)
+        })
+        .collect();
     let ink = ink_level(
         (0..w * h)
-            .filter(|&i| interior(i))
+            .filter(|&i| interior[i])
             .filter_map(|i| background[i].map(|b| (b, values[i]))),
         mark.bright,
     );
-    let own = |i: usize| -> Option<f32> {
-        let b = background[i]?;
-        ((ink - b).abs() >= MIN_INK_STEP).then(|| (values[i] - b) / (ink - b))
-    };
+    let own = |i: usize| own_step(&values, &background, ink, i);
     let mut cores: Vec<f32> = (0..w * h)
-        .filter(|&i| interior(i))
+        .filter(|&i| interior[i])
         .filter_map(own)
         .collect();
     if cores.len() < 20 {
@@ -180,6 +167,72 @@ pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> 
     }
     let mid = cores.len() / 2;
     let opacity = *cores.select_nth_unstable_by(mid, f32::total_cmp).1;
+    Some(Measured {
+        area,
+        r: r as usize,
+        kind,
+        outside,
+        interior,
+        values,
+        background,
+        ink,
+        opacity,
+    })
+}
+
+/// Pixel `i`'s step from its background as a share of the ink's; `None` where the ink and
+/// the background are too close to tell.
+fn own_step(values: &[f32], background: &[Option<f32>], ink: f32, i: usize) -> Option<f32> {
+    let b = background[i]?;
+    ((ink - b).abs() >= MIN_INK_STEP).then(|| (values[i] - b) / (ink - b))
+}
+
+/// A mark's strokes over the area around it (`area`, row-major), as [`measure`] found them.
+struct Measured {
+    area: Rect,
+    /// The radius the background is averaged over.
+    r: usize,
+    /// 1 = a stroke pixel (with its margin), 2 = strong, 0 = not the mark.
+    kind: Vec<u8>,
+    /// 1 where not the mark (the background's weights).
+    outside: Vec<f32>,
+    /// Strong, and so are its four neighbours (a rim's step is only part of the opacity).
+    interior: Vec<bool>,
+    values: Vec<f32>,
+    background: Vec<Option<f32>>,
+    ink: f32,
+    /// The median step of the interiors.
+    opacity: f32,
+}
+
+/// The opacity `mark` measures on `gray`: the median, over its stroke interiors, of each
+/// pixel's step from its background as a share of the ink's step; `None` when too few
+/// pixels can be measured.
+pub(crate) fn opacity(gray: &GrayImage, mark: &Mark) -> Option<f32> {
+    measure(gray, mark).map(|m| m.opacity)
+}
+
+/// Takes one semi-transparent mark off `rgb` by inverting its blend. The mark's opacity is
+/// the median, over its stroke interiors, of each pixel's step from the background around it
+/// as a share of the ink's step from that background; a mark has one opacity, so interiors
+/// are inverted with it (their own step carries the photo's texture, which comes back), and
+/// the anti-aliased rims with their own step. `None`, with `rgb` untouched, when the mark is
+/// too opaque to invert ([`MAX_INVERTIBLE`]), cannot be measured, or the inverse does not fit
+/// ([`MAX_RESIDUAL`]): the caller inpaints it.
+pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> Option<Inverted> {
+    let Measured {
+        area,
+        r,
+        kind,
+        outside,
+        interior,
+        values,
+        background,
+        ink,
+        opacity,
+    } = measure(gray, mark)?;
+    let (w, h) = (area.w as usize, area.h as usize);
+    let own = |i: usize| own_step(&values, &background, ink, i);
     if !(MIN_OPACITY..=MAX_INVERTIBLE).contains(&opacity) {
         return None;
     }
@@ -187,7 +240,7 @@ pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> 
     // and is measured against a smoothed background: their inverse leaves outlines where
     // inpainting leaves none. Only marks of wide strokes are inverted.
     let strong = kind.iter().filter(|k| **k == 2).count();
-    let inner = (0..w * h).filter(|&i| interior(i)).count();
+    let inner = interior.iter().filter(|k| **k).count();
     if (inner as f32) < MIN_INTERIOR_SHARE * strong as f32 {
         return None;
     }
@@ -196,17 +249,26 @@ pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> 
     let alpha: Vec<f32> = (0..w * h)
         .map(|i| match (kind[i], own(i)) {
             (0, _) => 0.0,
-            _ if interior(i) => opacity,
+            _ if interior[i] => opacity,
             (_, Some(a)) => a.clamp(0.0, opacity),
             (_, None) => 0.0,
         })
         .collect();
     // Check the fit on every channel before changing anything: what the inverse leaves of
     // the marked pixels' step from their background, against what was there.
-    let channels: Vec<Vec<f32>> = (0..3).map(|c| plane(Some(c))).collect();
+    let channels: Vec<Vec<f32>> = (0..3)
+        .map(|c| {
+            (0..w * h)
+                .map(|i| {
+                    let (x, y) = (area.x + (i % w) as u32, area.y + (i / w) as u32);
+                    f32::from(rgb.get_pixel(x, y)[c])
+                })
+                .collect()
+        })
+        .collect();
     let (mut before, mut after) = (0f64, 0f64);
     for values in &channels {
-        let background = masked_mean(values, &outside, w, h, r as usize);
+        let background = masked_mean(values, &outside, w, h, r);
         for i in 0..w * h {
             let (Some(b), true) = (background[i], alpha[i] > 0.0) else {
                 continue;

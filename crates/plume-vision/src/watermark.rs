@@ -10,7 +10,8 @@
 //! whole boxes leaves visible streaks, so only the strokes are masked: a morphological
 //! top-hat of the text's polarity, thresholded by Otsu, plus a margin for the anti-aliased
 //! edge. The polarity (light or dark ink) is decided against the ring of background around
-//! the box, which holds for dense CJK glyphs too. Explicit `regions` from the caller are
+//! the box, which holds for dense CJK glyphs too, and checked by the opacity the strokes
+//! measure: near 0, they are the gaps between the real strokes. Explicit `regions` from the caller are
 //! always removed whole (logos and hard cases). An image where nothing is removed comes back
 //! as the very same bytes.
 
@@ -171,7 +172,7 @@ struct Strokes {
     level: f32,
 }
 
-fn strokes(gray: &GrayImage, rect: Rect) -> Strokes {
+fn strokes(gray: &GrayImage, rect: Rect, bright: Option<bool>) -> Strokes {
     let r = (rect.h / 6).clamp(2, 12);
     let (iw, ih) = gray.dimensions();
     let outer = Rect::clip(
@@ -194,7 +195,7 @@ fn strokes(gray: &GrayImage, rect: Rect) -> Strokes {
             black.push(closing.get_pixel(x, y)[0].saturating_sub(p[0]));
         }
     }
-    let bright = ink_is_bright(&sub, &inside);
+    let bright = bright.unwrap_or_else(|| ink_is_bright(&sub, &inside));
     let tophat = if bright { &white } else { &black };
     let threshold = otsu(tophat).max(12);
     // Hysteresis: the strokes are the pixels above Otsu's threshold, grown at most two
@@ -266,6 +267,22 @@ fn strokes(gray: &GrayImage, rect: Rect) -> Strokes {
         pixels,
         strong: strong_ones,
         bright,
+    }
+}
+
+/// A mark whose strokes measure an opacity under this has its polarity misread...
+const MISREAD_OPACITY: f32 = 0.1;
+/// ...when the other polarity's strokes measure at least this.
+const FLIPPED_OPACITY: f32 = 0.3;
+
+/// The strokes of a line of text as a mark to measure or invert.
+fn stroke_mark(rect: Rect, s: &Strokes, margin: u32) -> blend::Mark<'_> {
+    blend::Mark {
+        rect,
+        pixels: &s.pixels,
+        strong: &s.strong,
+        bright: s.bright,
+        margin,
     }
 }
 
@@ -447,7 +464,10 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     let gray = luminance(&rgb);
     let boxes = detect(vision, &rgb)?;
     let lines = lines(boxes.iter().map(|b| b.rect).collect());
-    let measured: Vec<(Rect, Strokes)> = lines.iter().map(|r| (*r, strokes(&gray, *r))).collect();
+    let measured: Vec<(Rect, Strokes)> = lines
+        .iter()
+        .map(|r| (*r, strokes(&gray, *r, None)))
+        .collect();
     let mut candidates = score(&measured, w, h);
     let mark = |x: u32, y: u32, m: u32, fill: &mut GrayImage| {
         // A margin takes the anti-aliased edge of each stroke too: left outside the mask, the
@@ -480,18 +500,24 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             continue;
         }
         let margin = (rect.h / 16).clamp(1, 3);
+        // A misread polarity (white text on a bright sheet with shadows, taken for dark)
+        // measures an opacity near 0 on its strokes, which are then the gaps between them:
+        // the other polarity is the mark's when it measures a mark's opacity.
+        let flipped = match blend::opacity(&gray, &stroke_mark(*rect, s, margin)) {
+            Some(a) if a < MISREAD_OPACITY => {
+                let other = strokes(&gray, *rect, Some(!s.bright));
+                blend::opacity(&gray, &stroke_mark(*rect, &other, margin))
+                    .is_some_and(|a| a >= FLIPPED_OPACITY)
+                    .then_some(other)
+            }
+            _ => None,
+        };
+        if flipped.is_some() {
+            candidate.reasons.push("ink flipped");
+        }
+        let s = flipped.as_ref().unwrap_or(s);
         // A semi-transparent mark is inverted; what is too opaque for that is inpainted.
-        let inverted = blend::invert_mark(
-            &mut rgb,
-            &gray,
-            &blend::Mark {
-                rect: *rect,
-                pixels: &s.pixels,
-                strong: &s.strong,
-                bright: s.bright,
-                margin,
-            },
-        );
+        let inverted = blend::invert_mark(&mut rgb, &gray, &stroke_mark(*rect, s, margin));
         match inverted {
             Some(inverted) => {
                 candidate.opacity = Some(inverted.opacity);

@@ -143,17 +143,19 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         100.0 * clean_mean,
         100.0 * clean_worst
     );
-    // Floors a little under what was measured (mean removed: corner handle 0.73, dark line
-    // 0.97, CJK stamp 0.77, large centred 0.32 (inverted where found), tiled 0.69 (0.76–0.89 where the lattice is
+    // Floors a little under what was measured (mean removed: corner handle 0.86, dark line
+    // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.32 (inverted where
+    // found), tiled 0.69 (0.76–0.89 where the lattice is
     // taken off; on the graphic its inverse did not fit and it is left); clean photos 100 %
     // unchanged),
     // so a change that loses ground fails here. Large low-opacity words are the open
     // problem: the text detector misses most of them.
-    let floor = [0.65, 0.9, 0.7, 0.28, 0.6];
+    let floor = [0.8, 0.9, 0.8, 0.28, 0.6];
     for ((label, mean, _, _), floor) in table.iter().zip(floor) {
         assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
     }
-    for (label, _, _, outside) in &table[..3] {
+    for (label, _, worst, outside) in &table[..3] {
+        assert!(*worst >= 0.6, "{label}: one photo only {worst:.2} removed");
         assert!(
             *outside >= 40.0,
             "{label}: PSNR outside the marks {outside:.1} dB"
@@ -190,10 +192,16 @@ fn tiled_marks_unlike_the_sets_are_found_and_taken_off() {
             let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
             let s = score(&original, &img, &out, &truth);
             println!(
-                "tiles variant {variant} {name:8} removed {:>5}  PSNR outside {:5.1} dB  lattice {:?}",
+                "tiles variant {variant} {name:8} removed {:>5}  PSNR outside {:5.1} dB  lattice {:?} accepted {:?}",
                 s.removed.map_or("-".into(), |r| format!("{r:.2}")),
                 s.psnr_outside,
-                removal.lattice.as_ref().map(|l| (l.v1, l.v2, l.cover))
+                removal.lattice.as_ref().map(|l| (l.v1, l.v2, l.cover)),
+                removal
+                    .candidates
+                    .iter()
+                    .filter(|c| c.accepted)
+                    .map(|c| (c.rect.x, c.rect.y, c.rect.w, c.rect.h, c.reasons.join(",")))
+                    .collect::<Vec<_>>()
             );
             removed.extend(s.removed);
         }
