@@ -17,6 +17,16 @@ fn sized(name: &str) -> image::RgbImage {
     image::imageops::resize(&p, 1024, h, image::imageops::FilterType::Triangle)
 }
 
+/// The regions a removal took as marks: place, size and why.
+fn accepted(removal: &plume_vision::watermark::Removal) -> Vec<(u32, u32, u32, u32, String)> {
+    removal
+        .candidates
+        .iter()
+        .filter(|c| c.accepted)
+        .map(|c| (c.rect.x, c.rect.y, c.rect.w, c.rect.h, c.reasons.join(",")))
+        .collect()
+}
+
 #[test]
 fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
     let v = vision(2);
@@ -124,12 +134,7 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         println!(
             "clean {name:8} {:.2} % unchanged, accepted {:?}",
             100.0 * clean.last().unwrap(),
-            removal
-                .candidates
-                .iter()
-                .filter(|c| c.accepted)
-                .map(|c| (c.rect.x, c.rect.y, c.rect.w, c.rect.h, c.reasons.join(",")))
-                .collect::<Vec<_>>()
+            accepted(&removal)
         );
     }
     println!("\nkind            mean removed  worst  worst PSNR outside");
@@ -196,12 +201,7 @@ fn tiled_marks_unlike_the_sets_are_found_and_taken_off() {
                 s.removed.map_or("-".into(), |r| format!("{r:.2}")),
                 s.psnr_outside,
                 removal.lattice.as_ref().map(|l| (l.v1, l.v2, l.cover)),
-                removal
-                    .candidates
-                    .iter()
-                    .filter(|c| c.accepted)
-                    .map(|c| (c.rect.x, c.rect.y, c.rect.w, c.rect.h, c.reasons.join(",")))
-                    .collect::<Vec<_>>()
+                accepted(&removal)
             );
             removed.extend(s.removed);
         }
