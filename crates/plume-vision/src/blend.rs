@@ -20,6 +20,10 @@ const MIN_OPACITY: f32 = 0.15;
 /// wide or more) for its blend to be inverted; see [`invert_mark`].
 const MIN_INTERIOR_SHARE: f32 = 0.75;
 
+/// A known opacity and the one the strokes measure agree to within this, or the strokes
+/// are not the mark's.
+const KNOWN_AGREEMENT: f32 = 0.1;
+
 /// Where the ink and the background under it differ by less than this (grey levels), a
 /// pixel's step from its background says nothing about the opacity.
 pub(crate) const MIN_INK_STEP: f32 = 24.0;
@@ -76,6 +80,9 @@ pub(crate) struct Mark<'a> {
     pub bright: bool,
     /// The margin every stroke pixel takes around it (the anti-aliased rim).
     pub margin: u32,
+    /// The ink's grey level and the mark's opacity, when they are known from elsewhere
+    /// (`faint`); otherwise they are measured on the strokes.
+    pub known: Option<(f32, f32)>,
 }
 
 /// What [`invert_mark`] did.
@@ -92,9 +99,16 @@ pub(crate) struct Inverted {
 /// Lays `mark` out over the area around it and measures its background, ink and opacity.
 fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
     let (iw, ih) = gray.dimensions();
-    // The background of a pixel deep inside a wide stroke is measured beyond the stroke.
-    let r = (mark.rect.h / 4).clamp(6, 32);
-    let pad = i64::from(r + mark.margin + 2);
+    // The background of a pixel deep inside a wide stroke is measured beyond the stroke,
+    // to measure the opacity there. A known opacity needs the background only at the rims
+    // (and the wide one to check it), and there the nearest pixels beyond the margin say it
+    // best: a wide mean pulls the photo's own detail in the margin toward it.
+    let wide = (mark.rect.h / 4).clamp(6, 32);
+    let r = match mark.known {
+        Some(_) => mark.margin + 3,
+        None => wide,
+    };
+    let pad = i64::from(wide + mark.margin + 2);
     let area = Rect::clip(
         i64::from(mark.rect.x) - pad,
         i64::from(mark.rect.y) - pad,
@@ -145,28 +159,31 @@ fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
                 && [i - 1, i + 1, i - w, i + w].iter().all(|&j| kind[j] == 2)
         })
         .collect();
-    let ink = ink_level(
-        (0..w * h)
-            .filter(|&i| interior[i])
-            .filter_map(|i| background[i].map(|b| (b, values[i]))),
-        mark.bright,
-    );
+    let ink = match mark.known {
+        Some((ink, _)) => ink,
+        None => ink_level(
+            (0..w * h)
+                .filter(|&i| interior[i])
+                .filter_map(|i| background[i].map(|b| (b, values[i]))),
+            mark.bright,
+        ),
+    };
     let own = |i: usize| own_step(&values, &background, ink, i);
-    let mut cores: Vec<f32> = (0..w * h)
-        .filter(|&i| interior[i])
-        .filter_map(own)
-        .collect();
-    if cores.len() < 20 {
-        cores = (0..w * h)
-            .filter(|&i| kind[i] == 2)
-            .filter_map(own)
-            .collect();
-    }
-    if cores.len() < 20 {
-        return None;
-    }
-    let mid = cores.len() / 2;
-    let opacity = *cores.select_nth_unstable_by(mid, f32::total_cmp).1;
+    let opacity = match mark.known {
+        Some((_, opacity)) => {
+            // What the strokes measure must agree: regions of the photo taken for strokes
+            // step by anything.
+            let wide_background = masked_mean(&values, &outside, w, h, wide as usize);
+            let measured = median_step(&interior, &kind, &|i| {
+                own_step(&values, &wide_background, ink, i)
+            })?;
+            if (measured - opacity).abs() > KNOWN_AGREEMENT {
+                return None;
+            }
+            opacity
+        }
+        None => median_step(&interior, &kind, &own)?,
+    };
     Some(Measured {
         area,
         r: r as usize,
@@ -178,6 +195,26 @@ fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
         ink,
         opacity,
     })
+}
+
+/// The median step of the stroke interiors (of every strong pixel when too few are
+/// interior); `None` when under 20 pixels can be measured.
+fn median_step(interior: &[bool], kind: &[u8], own: &dyn Fn(usize) -> Option<f32>) -> Option<f32> {
+    let mut cores: Vec<f32> = (0..kind.len())
+        .filter(|&i| interior[i])
+        .filter_map(own)
+        .collect();
+    if cores.len() < 20 {
+        cores = (0..kind.len())
+            .filter(|&i| kind[i] == 2)
+            .filter_map(own)
+            .collect();
+    }
+    if cores.len() < 20 {
+        return None;
+    }
+    let mid = cores.len() / 2;
+    Some(*cores.select_nth_unstable_by(mid, f32::total_cmp).1)
 }
 
 /// Pixel `i`'s step from its background as a share of the ink's; `None` where the ink and
@@ -241,7 +278,7 @@ pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> 
     // inpainting leaves none. Only marks of wide strokes are inverted.
     let strong = kind.iter().filter(|k| **k == 2).count();
     let inner = interior.iter().filter(|k| **k).count();
-    if (inner as f32) < MIN_INTERIOR_SHARE * strong as f32 {
+    if mark.known.is_none() && (inner as f32) < MIN_INTERIOR_SHARE * strong as f32 {
         return None;
     }
     // Each marked pixel's opacity: the mark's own in the interiors, the pixel's own step on
@@ -359,6 +396,7 @@ mod tests {
             strong,
             bright: true,
             margin: 1,
+            known: None,
         };
         invert_mark(img, &gray, &mark)
     }

@@ -11,6 +11,7 @@
 //! * [`inpaint`]: Telea's fast-marching inpainting, written here;
 //! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format;
 //! * `blend`: a semi-transparent mark's blend, measured from its strokes and inverted;
+//! * `faint`: large faint words found by their blend's edges where the detector misses them;
 //! * `filters`: box means on float planes, shared by `tiles` and `matte`.
 //!
 //! The model files come from `scripts/setup-models` (docs in MODELS.md); nothing is
@@ -18,6 +19,7 @@
 
 mod blend;
 pub mod codec;
+mod faint;
 mod filters;
 pub mod inpaint;
 pub mod matte;

@@ -1,8 +1,9 @@
 //! Watermark removal: invert Gemini's sparkle (`sparkle.rs`), take off a mark tiled over
 //! the whole image (`tiles.rs`: found by its repetition, its blend inverted), find text
-//! regions, join the detector's boxes into lines, keep those that look like a watermark,
-//! build tight stroke masks inside them, invert the blend of those with wide semi-transparent
-//! strokes (`blend.rs`), and inpaint the rest.
+//! regions, join the detector's boxes into lines (`text.rs`), keep those that look like a
+//! watermark, build tight stroke masks inside them, invert the blend of those with wide semi-transparent
+//! strokes (`blend.rs`), and inpaint the rest. Large faint words the detector misses over a
+//! busy photo are found by their blend's edges (`faint.rs`) and only ever inverted.
 //!
 //! A region is scored for being a watermark rather than text that belongs to the photo:
 //! near an edge or in a corner, semi-transparent (the photo's texture shows through its
@@ -16,10 +17,11 @@
 //! as the very same bytes.
 
 use crate::blend;
+use crate::faint;
 use crate::inpaint::telea;
 use crate::runtime::Vision;
 use crate::sparkle::{self, Sparkle};
-use crate::text::{detect, Rect};
+use crate::text::{detect, join_lines, Rect};
 use crate::tiles::{self, Lattice};
 use crate::{codec, Result};
 use image::{GrayImage, ImageFormat, Luma, RgbImage};
@@ -283,6 +285,7 @@ fn stroke_mark(rect: Rect, s: &Strokes, margin: u32) -> blend::Mark<'_> {
         strong: &s.strong,
         bright: s.bright,
         margin,
+        known: None,
     }
 }
 
@@ -369,53 +372,6 @@ fn score(rects: &[(Rect, Strokes)], width: u32, height: u32) -> Vec<Candidate> {
         .collect()
 }
 
-/// Joins the detector's boxes that are one line of text: the detector splits a line where the
-/// script changes or at a wide gap (an account stamp's name and its digits), and scored apart
-/// the inner part misses the corner test and half a stamp stays. Boxes join when they overlap
-/// vertically by most of the smaller height and the gap between them is under 1.5 times it.
-fn lines(mut rects: Vec<Rect>) -> Vec<Rect> {
-    loop {
-        let mut joined = false;
-        'outer: for i in 0..rects.len() {
-            for j in i + 1..rects.len() {
-                let (a, b) = (rects[i], rects[j]);
-                let top = a.y.max(b.y);
-                let bottom = (a.y + a.h).min(b.y + b.h);
-                let overlap = bottom.saturating_sub(top);
-                let small = a.h.min(b.h);
-                let (big, tiny) = (a.h.max(b.h) as f32, small as f32);
-                let gap =
-                    b.x.saturating_sub(a.x + a.w)
-                        .max(a.x.saturating_sub(b.x + b.w));
-                // Only horizontal lines join: rotated text comes out as tall boxes, and tiles
-                // of it must stay apart.
-                let line_like = |r: Rect| r.w >= r.h * 3 / 2;
-                if line_like(a)
-                    && line_like(b)
-                    && overlap as f32 >= 0.6 * tiny
-                    && big <= 1.6 * tiny
-                    && gap <= 3 * small / 2
-                {
-                    let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
-                    let (x1, y1) = ((a.x + a.w).max(b.x + b.w), (a.y + a.h).max(b.y + b.h));
-                    rects[i] = Rect {
-                        x: x0,
-                        y: y0,
-                        w: x1 - x0,
-                        h: y1 - y0,
-                    };
-                    rects.swap_remove(j);
-                    joined = true;
-                    break 'outer;
-                }
-            }
-        }
-        if !joined {
-            return rects;
-        }
-    }
-}
-
 /// Removes watermarks from `bytes`; `forced` regions (`[x, y, w, h]`) are always removed.
 pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> Result<Removal> {
     let decoded = codec::decode(bytes)?;
@@ -463,8 +419,8 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     }
     let gray = luminance(&rgb);
     let boxes = detect(vision, &rgb)?;
-    let lines = lines(boxes.iter().map(|b| b.rect).collect());
-    let measured: Vec<(Rect, Strokes)> = lines
+    let joined = join_lines(boxes.iter().map(|b| b.rect).collect());
+    let measured: Vec<(Rect, Strokes)> = joined
         .iter()
         .map(|r| (*r, strokes(&gray, *r, None)))
         .collect();
@@ -533,6 +489,56 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
                     mark(*x, *y, margin, &mut fill);
                 }
             }
+        }
+    }
+    // Large faint words the detector missed over the photo, found by their blend's edges
+    // and inverted with the opacity those edges step by (`faint.rs`); never inpainted on
+    // that evidence alone.
+    if let Some(found) = faint::find(vision, &rgb)? {
+        let gray = luminance(&rgb);
+        for rect in join_lines(found.boxes.clone()) {
+            // The detector's box is tight on a drawing of outlines: strokes reach past it.
+            let grow = i64::from(rect.h / 6);
+            let Some(rect) = Rect::clip(
+                i64::from(rect.x) - grow,
+                i64::from(rect.y) - grow,
+                i64::from(rect.w) + 2 * grow,
+                i64::from(rect.h) + 2 * grow,
+                w,
+                h,
+            ) else {
+                continue;
+            };
+            let pixels = found.strokes(rect);
+            let strong = vec![true; pixels.len()];
+            let mark = blend::Mark {
+                rect,
+                pixels: &pixels,
+                strong: &strong,
+                bright: true,
+                margin: faint::STROKE_MARGIN,
+                known: Some((255.0, found.opacity)),
+            };
+            let inverted = blend::invert_mark(&mut rgb, &gray, &mark);
+            let mut candidate = Candidate {
+                rect,
+                score: 0.0,
+                reasons: vec!["faint", "blend edges"],
+                accepted: false,
+                opacity: None,
+            };
+            if let Some(inverted) = inverted {
+                candidate.score = ACCEPT_SCORE;
+                candidate.accepted = true;
+                candidate.opacity = Some(inverted.opacity);
+                for p in inverted.changed {
+                    set(&mut mask, p);
+                }
+                for p in inverted.left {
+                    set(&mut fill, p);
+                }
+            }
+            candidates.push(candidate);
         }
     }
     for region in forced {

@@ -149,13 +149,13 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         100.0 * clean_worst
     );
     // Floors a little under what was measured (mean removed: corner handle 0.86, dark line
-    // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.32 (inverted where
-    // found), tiled 0.69 (0.76–0.89 where the lattice is
+    // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.38 (inverted where
+    // found, by the detector or by the blend's edges), tiled 0.69 (0.76–0.89 where the lattice is
     // taken off; on the graphic its inverse did not fit and it is left); clean photos 100 %
     // unchanged),
     // so a change that loses ground fails here. Large low-opacity words are the open
     // problem: the text detector misses most of them.
-    let floor = [0.8, 0.9, 0.8, 0.28, 0.6];
+    let floor = [0.8, 0.9, 0.8, 0.35, 0.6];
     for ((label, mean, _, _), floor) in table.iter().zip(floor) {
         assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
     }
