@@ -68,7 +68,7 @@ pub(crate) fn unblend(value: f32, a: f32, ink: f32) -> f32 {
     (value - a * ink) / (1.0 - a)
 }
 
-/// One mark found as text, as `watermark` measured it.
+/// One mark: a line of text `watermark` measured, or a word `faint` found by its edges.
 pub(crate) struct Mark<'a> {
     /// The detector's box (joined into a line).
     pub rect: Rect,
