@@ -2,7 +2,7 @@
 //! mark's opacity `a` and ink can be measured from its own strokes, the photo under the
 //! strokes comes back exactly instead of being painted over; inpainting is left for what is
 //! too opaque to invert. `tiles` measures `a` per cell position over a lattice's instances;
-//! [`invert_mark`] measures it for one mark found as text, which has a single opacity over
+//! [`measure`] and [`Measured::invert`] do it for one mark found as text or by its edges, which has a single opacity over
 //! all its strokes.
 
 use crate::filters::masked_mean;
@@ -13,11 +13,11 @@ use image::{GrayImage, RgbImage};
 pub(crate) const MAX_INVERTIBLE: f32 = 0.8;
 
 /// Below this the measured opacity is more likely a misread polarity (the gaps between
-/// strokes taken for them) than a mark.
+/// strokes taken for them; `watermark` tries the other polarity under 0.1) than a mark.
 const MIN_OPACITY: f32 = 0.15;
 
 /// The share of a mark's strong stroke pixels that must be interior (strokes about 8 px
-/// wide or more) for its blend to be inverted; see [`invert_mark`].
+/// wide or more) for its blend to be inverted; see [`Measured::invert`].
 const MIN_INTERIOR_SHARE: f32 = 0.75;
 
 /// A known opacity and the one the strokes measure agree to within this, or the strokes
@@ -85,7 +85,7 @@ pub(crate) struct Mark<'a> {
     pub known: Option<(f32, f32)>,
 }
 
-/// What [`invert_mark`] did.
+/// What [`Measured::invert`] did.
 pub(crate) struct Inverted {
     /// Pixels changed by the inverse.
     pub changed: Vec<(u32, u32)>,
@@ -96,8 +96,10 @@ pub(crate) struct Inverted {
     pub opacity: f32,
 }
 
-/// Lays `mark` out over the area around it and measures its background, ink and opacity.
-fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
+/// Lays `mark` out over the area around it and measures its background, ink and opacity
+/// (or checks the known opacity); `None` when too few pixels can be measured, or they
+/// disagree with the known opacity. [`Measured::invert`] then takes the mark off.
+pub(crate) fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
     let (iw, ih) = gray.dimensions();
     // The background of a pixel deep inside a wide stroke is measured beyond the stroke,
     // to measure the opacity there. A known opacity needs the background only at the rims
@@ -194,6 +196,7 @@ fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
         background,
         ink,
         opacity,
+        known: mark.known.is_some(),
     })
 }
 
@@ -225,7 +228,7 @@ fn own_step(values: &[f32], background: &[Option<f32>], ink: f32, i: usize) -> O
 }
 
 /// A mark's strokes over the area around it (`area`, row-major), as [`measure`] found them.
-struct Measured {
+pub(crate) struct Measured {
     area: Rect,
     /// The radius the background is averaged over.
     r: usize,
@@ -238,109 +241,107 @@ struct Measured {
     values: Vec<f32>,
     background: Vec<Option<f32>>,
     ink: f32,
-    /// The median step of the interiors.
-    opacity: f32,
+    /// The median step of the interiors as a share of the ink's (or the known opacity).
+    pub opacity: f32,
+    /// The opacity was known from elsewhere.
+    known: bool,
 }
 
-/// The opacity `mark` measures on `gray`: the median, over its stroke interiors, of each
-/// pixel's step from its background as a share of the ink's step; `None` when too few
-/// pixels can be measured.
-pub(crate) fn opacity(gray: &GrayImage, mark: &Mark) -> Option<f32> {
-    measure(gray, mark).map(|m| m.opacity)
-}
-
-/// Takes one semi-transparent mark off `rgb` by inverting its blend. The mark's opacity is
-/// the median, over its stroke interiors, of each pixel's step from the background around it
-/// as a share of the ink's step from that background; a mark has one opacity, so interiors
-/// are inverted with it (their own step carries the photo's texture, which comes back), and
-/// the anti-aliased rims with their own step. `None`, with `rgb` untouched, when the mark is
-/// too opaque to invert ([`MAX_INVERTIBLE`]), cannot be measured, or the inverse does not fit
-/// ([`MAX_RESIDUAL`]): the caller inpaints it.
-pub(crate) fn invert_mark(rgb: &mut RgbImage, gray: &GrayImage, mark: &Mark) -> Option<Inverted> {
-    let Measured {
-        area,
-        r,
-        kind,
-        outside,
-        interior,
-        values,
-        background,
-        ink,
-        opacity,
-    } = measure(gray, mark)?;
-    let (w, h) = (area.w as usize, area.h as usize);
-    let own = |i: usize| own_step(&values, &background, ink, i);
-    if !(MIN_OPACITY..=MAX_INVERTIBLE).contains(&opacity) {
-        return None;
-    }
-    // Thin strokes are mostly anti-aliased rim, whose opacity is only part of the mark's
-    // and is measured against a smoothed background: their inverse leaves outlines where
-    // inpainting leaves none. Only marks of wide strokes are inverted.
-    let strong = kind.iter().filter(|k| **k == 2).count();
-    let inner = interior.iter().filter(|k| **k).count();
-    if mark.known.is_none() && (inner as f32) < MIN_INTERIOR_SHARE * strong as f32 {
-        return None;
-    }
-    // Each marked pixel's opacity: the mark's own in the interiors, the pixel's own step on
-    // the rims, nothing where it cannot be measured.
-    let alpha: Vec<f32> = (0..w * h)
-        .map(|i| match (kind[i], own(i)) {
-            (0, _) => 0.0,
-            _ if interior[i] => opacity,
-            (_, Some(a)) => a.clamp(0.0, opacity),
-            (_, None) => 0.0,
+impl Measured {
+    /// Takes the mark off `rgb` by inverting its blend. The mark's opacity is
+    /// the median, over its stroke interiors, of each pixel's step from the background around it
+    /// as a share of the ink's step from that background; a mark has one opacity, so interiors
+    /// are inverted with it (their own step carries the photo's texture, which comes back), and
+    /// the anti-aliased rims with their own step. `None`, with `rgb` untouched, when the mark is
+    /// too opaque to invert ([`MAX_INVERTIBLE`]), cannot be measured, or the inverse does not fit
+    /// ([`MAX_RESIDUAL`]): the caller inpaints it.
+    pub(crate) fn invert(self, rgb: &mut RgbImage) -> Option<Inverted> {
+        let Measured {
+            area,
+            r,
+            kind,
+            outside,
+            interior,
+            values,
+            background,
+            ink,
+            opacity,
+            known,
+        } = self;
+        let (w, h) = (area.w as usize, area.h as usize);
+        let own = |i: usize| own_step(&values, &background, ink, i);
+        if !(MIN_OPACITY..=MAX_INVERTIBLE).contains(&opacity) {
+            return None;
+        }
+        // Thin strokes are mostly anti-aliased rim, whose opacity is only part of the mark's
+        // and is measured against a smoothed background: their inverse leaves outlines where
+        // inpainting leaves none. Only marks of wide strokes are inverted.
+        let strong = kind.iter().filter(|k| **k == 2).count();
+        let inner = interior.iter().filter(|k| **k).count();
+        if !known && (inner as f32) < MIN_INTERIOR_SHARE * strong as f32 {
+            return None;
+        }
+        // Each marked pixel's opacity: the mark's own in the interiors, the pixel's own step on
+        // the rims, nothing where it cannot be measured.
+        let alpha: Vec<f32> = (0..w * h)
+            .map(|i| match (kind[i], own(i)) {
+                (0, _) => 0.0,
+                _ if interior[i] => opacity,
+                (_, Some(a)) => a.clamp(0.0, opacity),
+                (_, None) => 0.0,
+            })
+            .collect();
+        // Check the fit on every channel before changing anything: what the inverse leaves of
+        // the marked pixels' step from their background, against what was there.
+        let channels: Vec<Vec<f32>> = (0..3)
+            .map(|c| {
+                (0..w * h)
+                    .map(|i| {
+                        let (x, y) = (area.x + (i % w) as u32, area.y + (i / w) as u32);
+                        f32::from(rgb.get_pixel(x, y)[c])
+                    })
+                    .collect()
+            })
+            .collect();
+        let (mut before, mut after) = (0f64, 0f64);
+        for values in &channels {
+            let background = masked_mean(values, &outside, w, h, r);
+            for i in 0..w * h {
+                let (Some(b), true) = (background[i], alpha[i] > 0.0) else {
+                    continue;
+                };
+                let restored = unblend(values[i], alpha[i], ink);
+                before += f64::from((values[i] - b).abs());
+                after += f64::from((restored.clamp(0.0, 255.0) - b).abs());
+            }
+        }
+        if before == 0.0 || after / before > MAX_RESIDUAL {
+            return None;
+        }
+        let mut changed = Vec::new();
+        let mut left = Vec::new();
+        for i in (0..w * h).filter(|&i| alpha[i] > 0.0) {
+            let (x, y) = (area.x + (i % w) as u32, area.y + (i / w) as u32);
+            let p = rgb.get_pixel_mut(x, y);
+            let mut overshoot = 0f32;
+            for (c, v) in p.0.iter_mut().enumerate() {
+                let restored = unblend(channels[c][i], alpha[i], ink);
+                overshoot = overshoot.max(-restored).max(restored - 255.0);
+                *v = restored.round().clamp(0.0, 255.0) as u8;
+            }
+            changed.push((x, y));
+            // A pixel the blend cannot have made (its inverse far out of range) was not under
+            // this mark's opacity: an opaque part, or the photo's own detail.
+            if overshoot > 16.0 {
+                left.push((x, y));
+            }
+        }
+        Some(Inverted {
+            changed,
+            left,
+            opacity,
         })
-        .collect();
-    // Check the fit on every channel before changing anything: what the inverse leaves of
-    // the marked pixels' step from their background, against what was there.
-    let channels: Vec<Vec<f32>> = (0..3)
-        .map(|c| {
-            (0..w * h)
-                .map(|i| {
-                    let (x, y) = (area.x + (i % w) as u32, area.y + (i / w) as u32);
-                    f32::from(rgb.get_pixel(x, y)[c])
-                })
-                .collect()
-        })
-        .collect();
-    let (mut before, mut after) = (0f64, 0f64);
-    for values in &channels {
-        let background = masked_mean(values, &outside, w, h, r);
-        for i in 0..w * h {
-            let (Some(b), true) = (background[i], alpha[i] > 0.0) else {
-                continue;
-            };
-            let restored = unblend(values[i], alpha[i], ink);
-            before += f64::from((values[i] - b).abs());
-            after += f64::from((restored.clamp(0.0, 255.0) - b).abs());
-        }
     }
-    if before == 0.0 || after / before > MAX_RESIDUAL {
-        return None;
-    }
-    let mut changed = Vec::new();
-    let mut left = Vec::new();
-    for i in (0..w * h).filter(|&i| alpha[i] > 0.0) {
-        let (x, y) = (area.x + (i % w) as u32, area.y + (i / w) as u32);
-        let p = rgb.get_pixel_mut(x, y);
-        let mut overshoot = 0f32;
-        for (c, v) in p.0.iter_mut().enumerate() {
-            let restored = unblend(channels[c][i], alpha[i], ink);
-            overshoot = overshoot.max(-restored).max(restored - 255.0);
-            *v = restored.round().clamp(0.0, 255.0) as u8;
-        }
-        changed.push((x, y));
-        // A pixel the blend cannot have made (its inverse far out of range) was not under
-        // this mark's opacity: an opaque part, or the photo's own detail.
-        if overshoot > 16.0 {
-            left.push((x, y));
-        }
-    }
-    Some(Inverted {
-        changed,
-        left,
-        opacity,
-    })
 }
 
 #[cfg(test)]
@@ -398,7 +399,7 @@ mod tests {
             margin: 1,
             known: None,
         };
-        invert_mark(img, &gray, &mark)
+        measure(&gray, &mark)?.invert(img)
     }
 
     #[test]

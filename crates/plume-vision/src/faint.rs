@@ -45,9 +45,9 @@ const BAND: f32 = 0.06;
 /// wider closings seal leakier outlines but eat more of thin strokes.
 const CLOSINGS: [usize; 3] = [3, 4, 5];
 
-/// The margin taken around the strokes found: the outline's band the closing ate, whose
-/// pixels are inverted by their own step.
-pub(crate) const STROKE_MARGIN: u32 = 5;
+/// The margin taken around the strokes found, in the drawing's pixels: the outline's band
+/// the closing ate, whose pixels are inverted by their own step.
+const STROKE_MARGIN: f32 = 5.0;
 
 /// A region needs this many of the mark's edge pixels voting it a stroke.
 const MIN_VOTES: u32 = 12;
@@ -65,6 +65,12 @@ pub(crate) struct Faint {
 }
 
 impl Faint {
+    /// The margin to take around [`Faint::strokes`], in the input's pixels (the band the
+    /// closing ate grows with the input's size).
+    pub(crate) fn margin(&self) -> u32 {
+        (STROKE_MARGIN / self.scale).ceil() as u32
+    }
+
     /// The union of [`Faint::strokes_at`] over several closings of the outlines' gaps: a
     /// stroke whose outline leaks at one closing is sealed at a wider one.
     pub(crate) fn strokes(&self, rect: Rect) -> Vec<(u32, u32)> {

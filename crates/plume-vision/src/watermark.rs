@@ -272,6 +272,16 @@ fn strokes(gray: &GrayImage, rect: Rect, bright: Option<bool>) -> Strokes {
     }
 }
 
+/// Records an inverted mark: every pixel it changed, and those left for inpainting.
+fn take_off(inverted: blend::Inverted, mask: &mut GrayImage, fill: &mut GrayImage) {
+    for (x, y) in inverted.changed {
+        mask.put_pixel(x, y, Luma([255]));
+    }
+    for (x, y) in inverted.left {
+        fill.put_pixel(x, y, Luma([255]));
+    }
+}
+
 /// A mark whose strokes measure an opacity under this has its polarity misread...
 const MISREAD_OPACITY: f32 = 0.1;
 /// ...when the other polarity's strokes measure at least this.
@@ -459,30 +469,29 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         // A misread polarity (white text on a bright sheet with shadows, taken for dark)
         // measures an opacity near 0 on its strokes, which are then the gaps between them:
         // the other polarity is the mark's when it measures a mark's opacity.
-        let flipped = match blend::opacity(&gray, &stroke_mark(*rect, s, margin)) {
-            Some(a) if a < MISREAD_OPACITY => {
-                let other = strokes(&gray, *rect, Some(!s.bright));
-                blend::opacity(&gray, &stroke_mark(*rect, &other, margin))
-                    .is_some_and(|a| a >= FLIPPED_OPACITY)
-                    .then_some(other)
+        let mut measured = blend::measure(&gray, &stroke_mark(*rect, s, margin));
+        let mut flipped = None;
+        if measured
+            .as_ref()
+            .is_some_and(|m| m.opacity < MISREAD_OPACITY)
+        {
+            let other = strokes(&gray, *rect, Some(!s.bright));
+            let other_measured = blend::measure(&gray, &stroke_mark(*rect, &other, margin));
+            if other_measured
+                .as_ref()
+                .is_some_and(|m| m.opacity >= FLIPPED_OPACITY)
+            {
+                candidate.reasons.push("ink flipped");
+                measured = other_measured;
+                flipped = Some(other);
             }
-            _ => None,
-        };
-        if flipped.is_some() {
-            candidate.reasons.push("ink flipped");
         }
         let s = flipped.as_ref().unwrap_or(s);
         // A semi-transparent mark is inverted; what is too opaque for that is inpainted.
-        let inverted = blend::invert_mark(&mut rgb, &gray, &stroke_mark(*rect, s, margin));
-        match inverted {
+        match measured.and_then(|m| m.invert(&mut rgb)) {
             Some(inverted) => {
                 candidate.opacity = Some(inverted.opacity);
-                for p in inverted.changed {
-                    set(&mut mask, p);
-                }
-                for p in inverted.left {
-                    set(&mut fill, p);
-                }
+                take_off(inverted, &mut mask, &mut fill);
             }
             None => {
                 for (x, y) in &s.pixels {
@@ -494,9 +503,9 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     // Large faint words the detector missed over the photo, found by their blend's edges
     // and inverted with the opacity those edges step by (`faint.rs`); never inpainted on
     // that evidence alone.
-    if let Some(found) = faint::find(vision, &rgb)? {
+    if let Some(mut found) = faint::find(vision, &rgb)? {
         let gray = luminance(&rgb);
-        for rect in join_lines(found.boxes.clone()) {
+        for rect in join_lines(std::mem::take(&mut found.boxes)) {
             // The detector's box is tight on a drawing of outlines: strokes reach past it.
             let grow = i64::from(rect.h / 6);
             let Some(rect) = Rect::clip(
@@ -516,10 +525,10 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
                 pixels: &pixels,
                 strong: &strong,
                 bright: true,
-                margin: faint::STROKE_MARGIN,
+                margin: found.margin(),
                 known: Some((255.0, found.opacity)),
             };
-            let inverted = blend::invert_mark(&mut rgb, &gray, &mark);
+            let inverted = blend::measure(&gray, &mark).and_then(|m| m.invert(&mut rgb));
             let mut candidate = Candidate {
                 rect,
                 score: 0.0,
@@ -531,12 +540,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
                 candidate.score = ACCEPT_SCORE;
                 candidate.accepted = true;
                 candidate.opacity = Some(inverted.opacity);
-                for p in inverted.changed {
-                    set(&mut mask, p);
-                }
-                for p in inverted.left {
-                    set(&mut fill, p);
-                }
+                take_off(inverted, &mut mask, &mut fill);
             }
             candidates.push(candidate);
         }
