@@ -409,7 +409,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     // A texture of the photo, or a mark the blend model does not fit (mixed inks, say), is
     // left to the text pipeline.
     let (tiled, unblended) = match tiles::find(&marked_gray) {
-        Some(t) => match tiles::unblend(&mut rgb, &marked_gray, &t) {
+        Some(mut t) => match tiles::unblend(&mut rgb, &marked_gray, &mut t) {
             Some(u) => (Some(t), Some(u)),
             None => (None, None),
         },

@@ -69,6 +69,8 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
                 std::fs::create_dir_all(&dir).unwrap();
                 img.save(dir.join(format!("{kind}-{name}-full.png")))
                     .unwrap();
+                out.save(dir.join(format!("{kind}-{name}-out.png")))
+                    .unwrap();
                 if kind == 0 {
                     original
                         .save(dir.join(format!("clean-{name}-full.png")))
@@ -150,12 +152,12 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
     );
     // Floors a little under what was measured (mean removed: corner handle 0.86, dark line
     // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.38 (inverted where
-    // found, by the detector or by the blend's edges), tiled 0.69 (0.76–0.89 where the
-    // lattice is taken off; on the graphic its inverse did not fit and it is left); clean
-    // photos 100 % unchanged),
+    // found, by the detector or by the blend's edges), tiled 0.81 (worst 0.67, the graphic,
+    // where the mark shows on few instances and the parts of the stack that are the
+    // photo's are dropped by their wavering opacity); clean photos 100 % unchanged),
     // so a change that loses ground fails here. Large low-opacity words are the open
     // problem: the text detector misses most of them.
-    let floor = [0.8, 0.9, 0.8, 0.35, 0.6];
+    let floor = [0.8, 0.9, 0.8, 0.35, 0.78];
     for ((label, mean, _, _), floor) in table.iter().zip(floor) {
         assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
     }
@@ -166,7 +168,11 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
             "{label}: PSNR outside the marks {outside:.1} dB"
         );
     }
-    let tiled_outside = table[4].3;
+    let (_, _, tiled_worst, tiled_outside) = table[4];
+    assert!(
+        tiled_worst >= 0.6,
+        "tiled: one photo only {tiled_worst:.2} removed"
+    );
     assert!(
         tiled_outside >= 35.0,
         "tiled: PSNR outside the marks {tiled_outside:.1} dB"

@@ -12,6 +12,11 @@
 //! every clear lattice point; the stack and the mask are built at full size. It needs about
 //! three instances each way (six lattice points standing out of the correlation's noise).
 //!
+//! Where the mark can show on only a few instances (a white mark over a mostly white
+//! graphic), parts of the photo line up by chance in the stack too. They are told apart by
+//! the opacity they measure: the mark's is the same at every instance, whatever lies under
+//! it; a chance alignment's is not. Those parts are left as they are.
+//!
 //! By hand: `PLUME_DEBUG_TILES=1` prints the lattice search to stderr.
 
 mod lattice;
@@ -30,6 +35,15 @@ const DETAIL_CLIP: f32 = 24.0;
 /// brick wall measures 0.7, marks on the sample photos 18–86.
 const MIN_BACKGROUND_SPREAD: f32 = 10.0;
 
+/// Above this (the median absolute deviation of a cell position's opacity across its
+/// instances, as a share of the opacity, over a part of the stack) the part is the photo,
+/// not the mark. A mark's opacity is the same at every instance whatever lies under it: its
+/// stroke interiors measure a median spread of 0.06–0.21 on the sample photos. Parts of the
+/// photo that happen to line up in a few instances (keys of a keyboard, colour swatches:
+/// where a white mark can show on only four to nine instances of a mostly white graphic)
+/// measure 0.5–2.4.
+const MAX_OPACITY_SPREAD: f32 = 0.4;
+
 /// A tiled mark: its lattice, its strokes, and which cell position each pixel is at.
 #[derive(Debug, Clone)]
 pub struct Tiled {
@@ -41,6 +55,10 @@ pub struct Tiled {
     /// Each pixel's instance of the mark (which cell of the lattice it is in).
     instances: Vec<u32>,
     cells: usize,
+    /// Cell positions per row of the cell grid (`cells` is a whole number of rows).
+    columns: usize,
+    /// Per cell position: on a stroke of the stacked mark.
+    marked: Vec<bool>,
     /// Per cell position: inside a stroke, all four neighbours in it too (an interior one's
     /// opacity is measured well; a rim's shifts with each instance's sub-pixel phase).
     interior: Vec<bool>,
@@ -165,7 +183,12 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
     let blurred = box_blur(&values, w, h, r);
     let (bright_t, bright_s) = cell_medians(&bins, na * nb, &d, |i| blurred[i] < 225.0);
     let (dark_t, dark_s) = cell_medians(&bins, na * nb, &d, |i| blurred[i] > 30.0);
+    // How sure a cell position must be to count as the mark's when deciding whether there
+    // is a mark at all (and its ink), and to seed a stroke. Seeds are taken less sure than
+    // the count, because the parts they make are judged again on the opacity they measure
+    // (`steady_parts`): at 3 the left half of a CJK mark over a busy graphic was lost.
     const SURE: f32 = 3.0;
+    const SEED: f32 = 2.0;
     const LEVEL: f32 = 4.0;
     let bright = (0..na * nb)
         .filter(|&b| bright_s[b] > SURE && bright_t[b] > LEVEL)
@@ -180,18 +203,9 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
     };
     let sign = if bright >= dark { 1.0 } else { -1.0 };
     let mut marked: Vec<bool> = (0..template.len())
-        .map(|b| sure[b] * sign > SURE && template[b] * sign > LEVEL)
+        .map(|b| sure[b] * sign > SEED && template[b] * sign > LEVEL)
         .collect();
-    // A cell position's four neighbours; the cell wraps around.
-    let near = |b: usize| {
-        let (i, j) = (b % na, b / na);
-        [
-            (i + na - 1) % na + j * na,
-            (i + 1) % na + j * na,
-            i + ((j + nb - 1) % nb) * na,
-            i + ((j + 1) % nb) * na,
-        ]
-    };
+    let near = |b: usize| neighbours(b, na, nb);
     // The strokes' anti-aliased rims are fainter: grow into neighbours that lean the same
     // way (hysteresis, two steps), as the text masks do.
     for _ in 0..2 {
@@ -213,18 +227,7 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
     if !(0.005..=0.3).contains(&cover) {
         return None;
     }
-    let mut mask = GrayImage::new(w as u32, h as u32);
-    for (i, &b) in bins.iter().enumerate() {
-        if marked[b as usize] {
-            // One pixel of margin, as for text strokes.
-            let (x, y) = (i % w, i / w);
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    mask.put_pixel(xx as u32, yy as u32, Luma([255]));
-                }
-            }
-        }
-    }
+    let mask = paint(&bins, &marked, w, h);
     Some(Tiled {
         lattice: Lattice {
             v1,
@@ -236,9 +239,100 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
         bins,
         instances,
         cells: na * nb,
+        columns: na,
+        marked,
         interior,
         bright: sign > 0.0,
     })
+}
+
+/// A cell position's four neighbours on an `na`×`nb` cell grid; the cell wraps around.
+fn neighbours(b: usize, na: usize, nb: usize) -> [usize; 4] {
+    let (i, j) = (b % na, b / na);
+    [
+        (i + na - 1) % na + j * na,
+        (i + 1) % na + j * na,
+        i + ((j + nb - 1) % nb) * na,
+        i + ((j + 1) % nb) * na,
+    ]
+}
+
+/// The mask (255) of every pixel whose cell position is `marked`, with one pixel of
+/// margin, as for text strokes.
+fn paint(bins: &[u32], marked: &[bool], w: usize, h: usize) -> GrayImage {
+    let mut mask = GrayImage::new(w as u32, h as u32);
+    for (i, &b) in bins.iter().enumerate() {
+        if marked[b as usize] {
+            let (x, y) = (i % w, i / w);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    mask.put_pixel(xx as u32, yy as u32, Luma([255]));
+                }
+            }
+        }
+    }
+    mask
+}
+
+/// The cell positions of the stack's parts (its connected pieces, on the cell grid that
+/// wraps around) whose opacity holds steady across instances ([`MAX_OPACITY_SPREAD`]),
+/// given each position's opacity `samples` over the instances. A part is judged on its
+/// stroke interiors when it has three, else on all its positions; a part with nothing to
+/// measure (a white mark over white) is kept.
+fn steady_parts(tiled: &Tiled, samples: &mut [Vec<f32>]) -> Vec<bool> {
+    let spread: Vec<Option<f32>> = samples
+        .iter_mut()
+        .map(|s| {
+            if s.len() < 3 {
+                return None;
+            }
+            let mid = s.len() / 2;
+            let median = *s.select_nth_unstable_by(mid, f32::total_cmp).1;
+            let mut deviations: Vec<f32> = s.iter().map(|v| (v - median).abs()).collect();
+            let mad = *deviations.select_nth_unstable_by(mid, f32::total_cmp).1;
+            Some(mad / median.abs().max(0.02))
+        })
+        .collect();
+    let rows = tiled.cells / tiled.columns;
+    let mut kept = tiled.marked.clone();
+    let mut seen = vec![false; tiled.cells];
+    for start in 0..tiled.cells {
+        if !tiled.marked[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut part = vec![start];
+        let mut next = 0;
+        while next < part.len() {
+            for n in neighbours(part[next], tiled.columns, rows) {
+                if tiled.marked[n] && !seen[n] {
+                    seen[n] = true;
+                    part.push(n);
+                }
+            }
+            next += 1;
+        }
+        let measured = |interior_only: bool| -> Vec<f32> {
+            part.iter()
+                .filter(|&&b| !interior_only || tiled.interior[b])
+                .filter_map(|&b| spread[b])
+                .collect()
+        };
+        let mut judged = measured(true);
+        if judged.len() < 3 {
+            judged = measured(false);
+        }
+        if judged.is_empty() {
+            continue;
+        }
+        let mid = judged.len() / 2;
+        if *judged.select_nth_unstable_by(mid, f32::total_cmp).1 > MAX_OPACITY_SPREAD {
+            for &b in &part {
+                kept[b] = false;
+            }
+        }
+    }
+    kept
 }
 
 /// How much the background under the mark differs from instance to instance: the median,
@@ -289,8 +383,10 @@ fn tiled_ink(values: &[f32], background: &[Option<f32>], tiled: &Tiled) -> f32 {
 /// invert (too opaque, or no instance to measure them on), for inpainting. `None`, with
 /// `rgb` untouched, when what repeats is the photo itself (the same background under every
 /// instance: bricks, tiles, fabric) or when the inverse would leave more than
-/// [`MAX_RESIDUAL`] of the mark's step (the blend model does not fit it).
-pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Unblended> {
+/// [`MAX_RESIDUAL`] of the mark's step (the blend model does not fit it). Parts of the stack
+/// whose opacity wavers from instance to instance are the photo's and are left as they are;
+/// on success `tiled` is left holding the mark it took off, without them.
+pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &mut Tiled) -> Option<Unblended> {
     let (w, h) = (gray.width() as usize, gray.height() as usize);
     let values: Vec<f32> = gray.pixels().map(|p| f32::from(p[0])).collect();
     let outside: Vec<f32> = tiled
@@ -319,6 +415,23 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
             }
         }
     }
+    // A part of the stack whose opacity wavers from instance to instance is the photo's:
+    // it is neither inverted nor painted.
+    let kept = steady_parts(tiled, &mut samples);
+    if debugging() {
+        let dropped = (0..tiled.cells)
+            .filter(|&b| tiled.marked[b] && !kept[b])
+            .count();
+        eprintln!("tiles: {dropped} stacked positions dropped as the photo's");
+    }
+    let outside: Vec<f32> = if kept == tiled.marked {
+        outside
+    } else {
+        paint(&tiled.bins, &kept, w, h)
+            .pixels()
+            .map(|p| if p[0] == 0 { 1.0 } else { 0.0 })
+            .collect()
+    };
     let alpha: Vec<Option<f32>> = samples
         .iter_mut()
         .map(|s| {
@@ -335,7 +448,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
         .collect();
     // The mark's own opacity: what its stroke interiors measure.
     let mut cores: Vec<f32> = (0..tiled.cells)
-        .filter(|&b| tiled.interior[b])
+        .filter(|&b| tiled.interior[b] && kept[b])
         .filter_map(|b| alpha[b])
         .collect();
     let core = if cores.is_empty() {
@@ -428,6 +541,14 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &Tiled) -> Option<Un
                 .clamp(0.0, 255.0) as u8;
         }
     }
+    if kept != tiled.marked {
+        tiled.lattice.cover = kept.iter().filter(|&&k| k).count() as f32 / tiled.cells as f32;
+        tiled.mask = paint(&tiled.bins, &kept, w, h);
+        for (interior, kept) in tiled.interior.iter_mut().zip(&kept) {
+            *interior &= *kept;
+        }
+        tiled.marked = kept;
+    }
     Some(Unblended { left, handled })
 }
 
@@ -439,4 +560,52 @@ pub struct Unblended {
     /// Every pixel of the mark it took care of (inverted or left for inpainting); instances
     /// in another ink are not in it.
     pub handled: GrayImage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 6×4 cell grid holding three parts: a steady one (every instance measures 0.3), one
+    /// that wavers (the photo lining up by chance), and one with nothing to measure.
+    #[test]
+    fn parts_whose_opacity_wavers_are_dropped() {
+        let (columns, rows) = (6, 4);
+        let cells = columns * rows;
+        let steady = [0, 1, 6, 7];
+        let wavering = [3, 4, 9, 10];
+        let unmeasured = [18, 19];
+        let mut marked = vec![false; cells];
+        for &b in steady.iter().chain(&wavering).chain(&unmeasured) {
+            marked[b] = true;
+        }
+        let tiled = Tiled {
+            lattice: Lattice {
+                v1: (6.0, 0.0),
+                v2: (0.0, 4.0),
+                peaks: (0.0, 0.0),
+                cover: 0.0,
+            },
+            mask: GrayImage::new(1, 1),
+            bins: Vec::new(),
+            instances: Vec::new(),
+            cells,
+            columns,
+            interior: vec![false; cells],
+            marked: marked.clone(),
+            bright: true,
+        };
+        let mut samples = vec![Vec::new(); cells];
+        for &b in &steady {
+            samples[b] = vec![0.29, 0.3, 0.31, 0.3, 0.32];
+        }
+        for &b in &wavering {
+            samples[b] = vec![0.05, 0.6, 0.2, 0.9, 0.1];
+        }
+        let kept = steady_parts(&tiled, &mut samples);
+        for (b, kept) in kept.iter().enumerate() {
+            let expected = steady.contains(&b) || unmeasured.contains(&b);
+            assert_eq!(*kept, expected, "position {b}");
+        }
+    }
 }
