@@ -63,6 +63,43 @@ pub(crate) fn ink_level(pairs: impl Iterator<Item = (f32, f32)>, bright: bool) -
     ((intercept / a) as f32).clamp(0.0, 255.0)
 }
 
+/// Whether a fitted grey `ink` shows itself in the `(background, marked)` pairs: a grey ink
+/// darkens what is lighter than it (a light ink) or lightens what is darker (a dark one).
+/// Where the background is measured well beside a stroke rather than under it (the wide
+/// strokes of a large word), it is a noisy stand-in for the one under the stroke, and the
+/// fit's slope flattens: a white mark at 30 % over hair and skin fitted as ink 161 at 53 %,
+/// though nothing lighter than 161 was darkened.
+fn grey_shown(pairs: &[(f32, f32)], ink: f32, bright: bool) -> bool {
+    let beyond: Vec<f32> = pairs
+        .iter()
+        .filter(|(b, _)| {
+            if bright {
+                *b >= ink + GREY_MARGIN
+            } else {
+                *b <= ink - GREY_MARGIN
+            }
+        })
+        .map(|(b, m)| m - b)
+        .collect();
+    if beyond.len() < MIN_GREY_EVIDENCE || beyond.len() * 50 < pairs.len() {
+        return false;
+    }
+    let mut steps = beyond;
+    let mid = steps.len() / 2;
+    let median = *steps.select_nth_unstable_by(mid, f32::total_cmp).1;
+    if bright {
+        median < 0.0
+    } else {
+        median > 0.0
+    }
+}
+
+/// Backgrounds this far beyond a fitted grey ink (lighter than a light one, darker than a
+/// dark one) show whether the mark really is grey...
+const GREY_MARGIN: f32 = 16.0;
+/// ...when there are at least this many of them, and 2 % of all.
+const MIN_GREY_EVIDENCE: usize = 20;
+
 /// One channel's value under a mark of opacity `a` and grey `ink`.
 pub(crate) fn unblend(value: f32, a: f32, ink: f32) -> f32 {
     (value - a * ink) / (1.0 - a)
@@ -163,12 +200,19 @@ pub(crate) fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
         .collect();
     let ink = match mark.known {
         Some((ink, _)) => ink,
-        None => ink_level(
-            (0..w * h)
+        None => {
+            let pairs: Vec<(f32, f32)> = (0..w * h)
                 .filter(|&i| interior[i])
-                .filter_map(|i| background[i].map(|b| (b, values[i]))),
-            mark.bright,
-        ),
+                .filter_map(|i| background[i].map(|b| (b, values[i])))
+                .collect();
+            let ink = ink_level(pairs.iter().copied(), mark.bright);
+            let pure = if mark.bright { 255.0 } else { 0.0 };
+            if grey_shown(&pairs, ink, mark.bright) {
+                ink
+            } else {
+                pure
+            }
+        }
     };
     let own = |i: usize| own_step(&values, &background, ink, i);
     let opacity = match mark.known {
@@ -444,5 +488,34 @@ mod tests {
         // One level of background cannot separate opacity from ink: the fallback.
         let flat = (0..400).map(|_| (100.0, 130.0));
         assert_eq!(ink_level(flat, true), 255.0);
+    }
+
+    #[test]
+    fn a_grey_ink_is_believed_where_it_darkens_what_is_lighter() {
+        // Grey 200 at 30 % over backgrounds from 0 to 250: it darkens those over 200.
+        let grey: Vec<(f32, f32)> = (0..400)
+            .map(|i| {
+                let b = (i % 250) as f32;
+                (b, 0.7 * b + 60.0)
+            })
+            .collect();
+        assert!(grey_shown(
+            &grey,
+            ink_level(grey.iter().copied(), true),
+            true
+        ));
+        // White at 30 % over backgrounds from 0 to 150, each measured up to 20 levels off:
+        // the fit's slope flattens and reads a grey ink, but nothing lighter than that grey
+        // is darkened.
+        let white: Vec<(f32, f32)> = (0..400)
+            .map(|i| {
+                let b = (i % 150) as f32;
+                let off = ((i * 37) % 41) as f32 - 20.0;
+                (b + off, 0.7 * b + 0.3 * 255.0)
+            })
+            .collect();
+        let fitted = ink_level(white.iter().copied(), true);
+        assert!(fitted < 240.0, "the flattened fit reads grey: {fitted}");
+        assert!(!grey_shown(&white, fitted, true));
     }
 }
