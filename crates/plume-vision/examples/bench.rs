@@ -1,4 +1,5 @@
-//! Times remove-bg and remove-watermark at 1024² and 2048²: the whole executor call (decode,
+//! Times remove-bg and remove-watermark (on a photo with a forced region, and on one under a
+//! tiled logo) at 1024² and 2048²: the whole executor call (decode,
 //! preprocess, inference, postprocess, encode), the model inference alone, and their ratio
 //! (our overhead). Run with `scripts/bench-vision`.
 
@@ -87,6 +88,45 @@ fn main() {
             with_inference_time(|| {
                 plume_vision::watermark::remove_watermark(&vision, &jpeg, &[[40, 40, 200, 60]])
                     .unwrap()
+            })
+            .1
+        });
+        // The photo under a tiled logo (a ring and a bar, white at 30 %, on a staggered
+        // lattice): the whole path, lattice search, stack and inverse included.
+        let tiled = {
+            let mut marked = img.clone();
+            let unit = side as f32 / 1024.0;
+            let (step_x, step_y) = (300.0 * unit, 240.0 * unit);
+            for (x, y, p) in marked.enumerate_pixels_mut() {
+                let row = (y as f32 / step_y).floor();
+                let shift = if row as i64 % 2 == 1 {
+                    step_x / 2.0
+                } else {
+                    0.0
+                };
+                let cx = (x as f32 + shift).rem_euclid(step_x) - step_x / 2.0;
+                let cy = (y as f32).rem_euclid(step_y) - step_y / 2.0;
+                let r = (cx * cx + cy * cy).sqrt();
+                let ring = (22.0 * unit..30.0 * unit).contains(&r);
+                let bar = cx.abs() < 60.0 * unit && (cy - 45.0 * unit).abs() < 5.0 * unit;
+                if ring || bar {
+                    for c in p.0.iter_mut() {
+                        *c = (0.7 * f32::from(*c) + 0.3 * 255.0).round() as u8;
+                    }
+                }
+            }
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+                .encode_image(&marked)
+                .unwrap();
+            out
+        };
+        run("remove-wm (tiled)", &|| {
+            with_inference_time(|| {
+                let removal =
+                    plume_vision::watermark::remove_watermark(&vision, &tiled, &[]).unwrap();
+                assert!(removal.lattice.is_some(), "the tiled logo is found");
+                removal
             })
             .1
         });

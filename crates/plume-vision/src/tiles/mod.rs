@@ -280,15 +280,18 @@ fn paint(bins: &[u32], marked: &[bool], w: usize, h: usize) -> GrayImage {
 /// stroke interiors when it has three, else on all its positions; a part with nothing to
 /// measure (a white mark over white) is kept.
 fn steady_parts(tiled: &Tiled, samples: &mut [Vec<f32>]) -> Vec<bool> {
+    let mut deviations = Vec::new();
     let spread: Vec<Option<f32>> = samples
         .iter_mut()
-        .map(|s| {
-            if s.len() < 3 {
+        .zip(&tiled.marked)
+        .map(|(s, &marked)| {
+            if !marked || s.len() < 3 {
                 return None;
             }
             let mid = s.len() / 2;
             let median = *s.select_nth_unstable_by(mid, f32::total_cmp).1;
-            let mut deviations: Vec<f32> = s.iter().map(|v| (v - median).abs()).collect();
+            deviations.clear();
+            deviations.extend(s.iter().map(|v| (v - median).abs()));
             let mad = *deviations.select_nth_unstable_by(mid, f32::total_cmp).1;
             Some(mad / median.abs().max(0.02))
         })
