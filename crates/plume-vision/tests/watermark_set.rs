@@ -4,8 +4,9 @@
 //! clean photos, which must stay as they are.
 //!
 //! By hand: `PLUME_SAVE_MARKS=1` saves each marked area before and after, and the mask, to
-//! `target/tmp/marks/`, with every marked photo and the clean ones whole; `PLUME_SHOW_ALL=1`
-//! prints every candidate with its score and reasons.
+//! `target/tmp/marks/`, with every marked photo, what came out of it and the clean ones whole
+//! (the held-out tiled marks too); `PLUME_SHOW_ALL=1` prints every candidate with its score
+//! and reasons.
 
 mod support;
 use support::marks::{score, stamp_kind, KINDS};
@@ -15,6 +16,21 @@ fn sized(name: &str) -> image::RgbImage {
     let p = photo(name);
     let h = (1024.0 * p.height() as f32 / p.width() as f32).round() as u32;
     image::imageops::resize(&p, 1024, h, image::imageops::FilterType::Triangle)
+}
+
+/// With `PLUME_SAVE_MARKS`, saves a marked photo and what came out of it whole to
+/// `target/tmp/marks/{prefix}-full.png` and `-out.png`, and returns the folder.
+fn save_marked(
+    prefix: &str,
+    marked: &image::RgbImage,
+    out: &image::RgbImage,
+) -> Option<std::path::PathBuf> {
+    std::env::var_os("PLUME_SAVE_MARKS")?;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("marks");
+    std::fs::create_dir_all(&dir).unwrap();
+    marked.save(dir.join(format!("{prefix}-full.png"))).unwrap();
+    out.save(dir.join(format!("{prefix}-out.png"))).unwrap();
+    Some(dir)
 }
 
 /// The regions a removal took as marks: place, size and why.
@@ -64,13 +80,7 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
                     ))
                     .collect::<Vec<_>>()
             );
-            if std::env::var_os("PLUME_SAVE_MARKS").is_some() {
-                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("marks");
-                std::fs::create_dir_all(&dir).unwrap();
-                img.save(dir.join(format!("{kind}-{name}-full.png")))
-                    .unwrap();
-                out.save(dir.join(format!("{kind}-{name}-out.png")))
-                    .unwrap();
+            if let Some(dir) = save_marked(&format!("{kind}-{name}"), &img, &out) {
                 if kind == 0 {
                     original
                         .save(dir.join(format!("clean-{name}-full.png")))
@@ -202,14 +212,7 @@ fn tiled_marks_unlike_the_sets_are_found_and_taken_off() {
             let removal = plume_vision::watermark::remove_watermark(&v, &png(&img), &[]).unwrap();
             let out = image::load_from_memory(&removal.bytes).unwrap().to_rgb8();
             let s = score(&original, &img, &out, &truth);
-            if std::env::var_os("PLUME_SAVE_MARKS").is_some() {
-                let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("marks");
-                std::fs::create_dir_all(&dir).unwrap();
-                img.save(dir.join(format!("tiles{variant}-{name}-full.png")))
-                    .unwrap();
-                out.save(dir.join(format!("tiles{variant}-{name}-out.png")))
-                    .unwrap();
-            }
+            save_marked(&format!("tiles{variant}-{name}"), &img, &out);
             println!(
                 "tiles variant {variant} {name:8} removed {:>5}  PSNR outside {:5.1} dB  lattice {:?} accepted {:?}",
                 s.removed.map_or("-".into(), |r| format!("{r:.2}")),
