@@ -2,32 +2,66 @@
 
 /// Mean over a (2r+1)² window (clamped at the edges), separable, on f32.
 pub(crate) fn box_blur(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
-    let pass = |src: &[f32], len: usize, count: usize, stride: usize, step: usize| {
-        let mut out = vec![0.0f32; src.len()];
-        for line in 0..count {
-            let at = |i: usize| src[line * stride + i * step];
-            let mut acc = 0.0f32;
-            let mut n = 0usize;
-            for i in 0..=r.min(len - 1) {
-                acc += at(i);
+    vertical_mean(&horizontal_mean(src, w, h, r), w, h, r)
+}
+
+/// The running mean along each row over 2r+1 pixels (fewer at the ends).
+fn horizontal_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; src.len()];
+    for (line, row) in out.chunks_exact_mut(w).zip(src.chunks_exact(w)).take(h) {
+        let mut acc = 0.0f32;
+        let mut n = 0usize;
+        for v in &row[..=r.min(w - 1)] {
+            acc += v;
+            n += 1;
+        }
+        for i in 0..w {
+            line[i] = acc / n as f32;
+            if i + r + 1 < w {
+                acc += row[i + r + 1];
                 n += 1;
             }
-            for i in 0..len {
-                out[line * stride + i * step] = acc / n as f32;
-                if i + r + 1 < len {
-                    acc += at(i + r + 1);
-                    n += 1;
-                }
-                if i >= r {
-                    acc -= at(i - r);
-                    n -= 1;
-                }
+            if i >= r {
+                acc -= row[i - r];
+                n -= 1;
             }
         }
-        out
-    };
-    let rows = pass(src, w, h, w, 1);
-    pass(&rows, h, w, 1, w)
+    }
+    out
+}
+
+/// The running mean down each column over 2r+1 pixels (fewer at the ends), kept for all
+/// columns at once and moved a row at a time: walking down one column at a time touches a
+/// new cache line at every pixel, which made this pass most of a large image's blur.
+fn vertical_mean(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; src.len()];
+    let mut acc = vec![0.0f32; w];
+    let row = |y: usize| &src[y * w..(y + 1) * w];
+    let mut n = 0usize;
+    for y in 0..=r.min(h - 1) {
+        for (a, v) in acc.iter_mut().zip(row(y)) {
+            *a += v;
+        }
+        n += 1;
+    }
+    for y in 0..h {
+        for (o, a) in out[y * w..(y + 1) * w].iter_mut().zip(&acc) {
+            *o = a / n as f32;
+        }
+        if y + r + 1 < h {
+            for (a, v) in acc.iter_mut().zip(row(y + r + 1)) {
+                *a += v;
+            }
+            n += 1;
+        }
+        if y >= r {
+            for (a, v) in acc.iter_mut().zip(row(y - r)) {
+                *a -= v;
+            }
+            n -= 1;
+        }
+    }
+    out
 }
 
 /// Mean of `values` over a (2r+1)² window, each pixel counted by its `weight` (0..1): the
@@ -47,4 +81,31 @@ pub(crate) fn masked_mean(
         .zip(&shares)
         .map(|(s, k)| (*k > 0.05).then(|| s / k))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The blur against the window's mean taken pixel by pixel, at the edges too.
+    #[test]
+    fn the_blur_is_the_mean_over_the_clamped_window() {
+        let (w, h, r) = (13usize, 9usize, 3usize);
+        let src: Vec<f32> = (0..w * h).map(|i| ((i * 37) % 23) as f32).collect();
+        let blurred = box_blur(&src, w, h, r);
+        for y in 0..h {
+            for x in 0..w {
+                let (x0, x1) = (x.saturating_sub(r), (x + r).min(w - 1));
+                let (y0, y1) = (y.saturating_sub(r), (y + r).min(h - 1));
+                let mut sum = 0.0f32;
+                for yy in y0..=y1 {
+                    for xx in x0..=x1 {
+                        sum += src[yy * w + xx];
+                    }
+                }
+                let mean = sum / ((x1 - x0 + 1) * (y1 - y0 + 1)) as f32;
+                assert!((blurred[y * w + x] - mean).abs() < 1e-3, "({x}, {y})");
+            }
+        }
+    }
 }
