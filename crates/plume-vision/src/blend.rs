@@ -39,7 +39,7 @@ pub(crate) const MAX_RESIDUAL: f64 = 0.5;
 /// white: a grey mark lightens dark ground and darkens light ground, and assuming white would
 /// get half of it wrong. Falls back to white (`bright`) or black when the fit is unsure.
 pub(crate) fn ink_level(pairs: impl Iterator<Item = (f32, f32)>, bright: bool) -> f32 {
-    let fallback = if bright { 255.0 } else { 0.0 };
+    let fallback = pure_ink(bright);
     let (mut n, mut sb, mut sm, mut sbb, mut sbm) = (0.0f64, 0.0f64, 0.0f64, 0.0f64, 0.0f64);
     for (b, m) in pairs {
         let (b, m) = (f64::from(b), f64::from(m));
@@ -61,6 +61,15 @@ pub(crate) fn ink_level(pairs: impl Iterator<Item = (f32, f32)>, bright: bool) -
         return fallback;
     }
     ((intercept / a) as f32).clamp(0.0, 255.0)
+}
+
+/// White for a light mark, black for a dark one.
+fn pure_ink(bright: bool) -> f32 {
+    if bright {
+        255.0
+    } else {
+        0.0
+    }
 }
 
 /// Whether a fitted grey `ink` shows itself in the `(background, marked)` pairs: a grey ink
@@ -206,11 +215,10 @@ pub(crate) fn measure(gray: &GrayImage, mark: &Mark) -> Option<Measured> {
                 .filter_map(|i| background[i].map(|b| (b, values[i])))
                 .collect();
             let ink = ink_level(pairs.iter().copied(), mark.bright);
-            let pure = if mark.bright { 255.0 } else { 0.0 };
             if grey_shown(&pairs, ink, mark.bright) {
                 ink
             } else {
-                pure
+                pure_ink(mark.bright)
             }
         }
     };
@@ -517,5 +525,15 @@ mod tests {
         let fitted = ink_level(white.iter().copied(), true);
         assert!(fitted < 240.0, "the flattened fit reads grey: {fitted}");
         assert!(!grey_shown(&white, fitted, true));
+        // Darkening shown by too few pairs (under MIN_GREY_EVIDENCE) proves nothing.
+        let few: Vec<(f32, f32)> = grey
+            .iter()
+            .copied()
+            .filter(|(b, _)| *b < 200.0)
+            .chain((0..MIN_GREY_EVIDENCE - 1).map(|_| (240.0, 228.0)))
+            .collect();
+        assert!(!grey_shown(&few, 200.0, true));
+        let enough: Vec<(f32, f32)> = few.iter().copied().chain([(240.0, 228.0); 20]).collect();
+        assert!(grey_shown(&enough, 200.0, true));
     }
 }

@@ -73,7 +73,7 @@ pub struct Lattice {
     pub v2: (f32, f32),
     /// Normalised autocorrelation of the detail at `v1` and `v2` (1 = identical).
     pub peaks: (f32, f32),
-    /// The fraction of a cell the mark covers.
+    /// The fraction of a cell the mark's strokes cover (their rims included).
     pub cover: f32,
 }
 
@@ -220,11 +220,12 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
     let interior: Vec<bool> = (0..na * nb)
         .map(|b| marked[b] && near(b).iter().all(|&n| marked[n]))
         .collect();
-    let cover = bright.max(dark) as f32 / template.len() as f32;
+    // Whether there is a mark at all is decided on the sure positions only.
+    let sure_cover = bright.max(dark) as f32 / template.len() as f32;
     if debugging() {
-        eprintln!("tiles: stack {na}x{nb} bright {bright} dark {dark} cover {cover:.4}");
+        eprintln!("tiles: stack {na}x{nb} bright {bright} dark {dark} cover {sure_cover:.4}");
     }
-    if !(0.005..=0.3).contains(&cover) {
+    if !(0.005..=0.3).contains(&sure_cover) {
         return None;
     }
     let mask = paint(&bins, &marked, w, h);
@@ -233,7 +234,7 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
             v1,
             v2,
             peaks: (0.0, 0.0),
-            cover,
+            cover: share(&marked),
         },
         mask,
         bins,
@@ -244,6 +245,11 @@ fn stack(gray: &GrayImage, v1: (f32, f32), v2: (f32, f32), r: usize) -> Option<T
         interior,
         bright: sign > 0.0,
     })
+}
+
+/// The share of cell positions that are set.
+fn share(positions: &[bool]) -> f32 {
+    positions.iter().filter(|&&p| p).count() as f32 / positions.len().max(1) as f32
 }
 
 /// A cell position's four neighbours on an `na`×`nb` cell grid; the cell wraps around.
@@ -274,24 +280,28 @@ fn paint(bins: &[u32], marked: &[bool], w: usize, h: usize) -> GrayImage {
     mask
 }
 
+/// The median of a cell position's opacity samples; `None` under three.
+fn median(samples: &mut [f32]) -> Option<f32> {
+    if samples.len() < 3 {
+        return None;
+    }
+    let mid = samples.len() / 2;
+    Some(*samples.select_nth_unstable_by(mid, f32::total_cmp).1)
+}
+
 /// The cell positions of the stack's parts (its connected pieces, on the cell grid that
 /// wraps around) whose opacity holds steady across instances ([`MAX_OPACITY_SPREAD`]),
-/// given each position's opacity `samples` over the instances. A part is judged on its
-/// stroke interiors when it has three, else on all its positions; a part with nothing to
-/// measure (a white mark over white) is kept.
-fn steady_parts(tiled: &Tiled, samples: &mut [Vec<f32>]) -> Vec<bool> {
+/// given each position's opacity `samples` over the instances and their [`median`]s. A part
+/// is judged on its stroke interiors when it has three, else on all its positions; a part
+/// with nothing to measure (a white mark over white) is kept.
+fn steady_parts(tiled: &Tiled, samples: &[Vec<f32>], medians: &[Option<f32>]) -> Vec<bool> {
     let mut deviations = Vec::new();
-    let spread: Vec<Option<f32>> = samples
-        .iter_mut()
-        .zip(&tiled.marked)
-        .map(|(s, &marked)| {
-            if !marked || s.len() < 3 {
-                return None;
-            }
-            let mid = s.len() / 2;
-            let median = *s.select_nth_unstable_by(mid, f32::total_cmp).1;
+    let spread: Vec<Option<f32>> = (0..tiled.cells)
+        .map(|b| {
+            let median = medians[b].filter(|_| tiled.marked[b])?;
             deviations.clear();
-            deviations.extend(s.iter().map(|v| (v - median).abs()));
+            deviations.extend(samples[b].iter().map(|v| (v - median).abs()));
+            let mid = deviations.len() / 2;
             let mad = *deviations.select_nth_unstable_by(mid, f32::total_cmp).1;
             Some(mad / median.abs().max(0.02))
         })
@@ -420,7 +430,8 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &mut Tiled) -> Optio
     }
     // A part of the stack whose opacity wavers from instance to instance is the photo's:
     // it is neither inverted nor painted.
-    let kept = steady_parts(tiled, &mut samples);
+    let medians: Vec<Option<f32>> = samples.iter_mut().map(|s| median(s)).collect();
+    let kept = steady_parts(tiled, &samples, &medians);
     if debugging() {
         let dropped = (0..tiled.cells)
             .filter(|&b| tiled.marked[b] && !kept[b])
@@ -435,19 +446,9 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &mut Tiled) -> Optio
             .map(|p| if p[0] == 0 { 1.0 } else { 0.0 })
             .collect(),
     };
-    let alpha: Vec<Option<f32>> = samples
-        .iter_mut()
-        .map(|s| {
-            if s.len() < 3 {
-                return None;
-            }
-            let mid = s.len() / 2;
-            Some(
-                s.select_nth_unstable_by(mid, f32::total_cmp)
-                    .1
-                    .clamp(0.0, 0.95),
-            )
-        })
+    let alpha: Vec<Option<f32>> = medians
+        .iter()
+        .map(|m| m.map(|a| a.clamp(0.0, 0.95)))
         .collect();
     // The mark's own opacity: what its stroke interiors measure.
     let mut cores: Vec<f32> = (0..tiled.cells)
@@ -545,7 +546,7 @@ pub fn unblend(rgb: &mut RgbImage, gray: &GrayImage, tiled: &mut Tiled) -> Optio
         }
     }
     if let Some(mask) = pruned {
-        tiled.lattice.cover = kept.iter().filter(|&&k| k).count() as f32 / tiled.cells as f32;
+        tiled.lattice.cover = share(&kept);
         tiled.mask = mask;
         for (interior, kept) in tiled.interior.iter_mut().zip(&kept) {
             *interior &= *kept;
@@ -569,23 +570,37 @@ pub struct Unblended {
 mod tests {
     use super::*;
 
-    /// A 6×4 cell grid holding three parts: a steady one (every instance measures 0.3), one
-    /// that wavers (the photo lining up by chance), and one with nothing to measure.
+    /// An 8×6 cell grid (which wraps) holding four parts: a steady one (every instance
+    /// measures 0.3), one that wavers (the photo lining up by chance), one with nothing to
+    /// measure, and a stroke whose three interior positions are steady while its four rim
+    /// positions waver (a rim's opacity shifts with each instance's sub-pixel phase): it is
+    /// judged on its interiors and kept.
     #[test]
     fn parts_whose_opacity_wavers_are_dropped() {
-        let (columns, rows) = (6, 4);
+        let (columns, rows) = (8, 6);
         let cells = columns * rows;
-        let steady = [0, 1, 6, 7];
-        let wavering = [3, 4, 9, 10];
-        let unmeasured = [18, 19];
+        let steady = [0, 1, 8, 9];
+        let wavering = [4, 5, 12, 13];
+        let unmeasured = [42, 43];
+        let stroke = [24, 25, 26, 27, 28, 29, 30];
+        let stroke_interior = [26, 27, 28];
         let mut marked = vec![false; cells];
-        for &b in steady.iter().chain(&wavering).chain(&unmeasured) {
+        for &b in steady
+            .iter()
+            .chain(&wavering)
+            .chain(&unmeasured)
+            .chain(&stroke)
+        {
             marked[b] = true;
+        }
+        let mut interior = vec![false; cells];
+        for &b in &stroke_interior {
+            interior[b] = true;
         }
         let tiled = Tiled {
             lattice: Lattice {
-                v1: (6.0, 0.0),
-                v2: (0.0, 4.0),
+                v1: (8.0, 0.0),
+                v2: (0.0, 6.0),
                 peaks: (0.0, 0.0),
                 cover: 0.0,
             },
@@ -594,20 +609,23 @@ mod tests {
             instances: Vec::new(),
             cells,
             columns,
-            interior: vec![false; cells],
+            interior,
             marked: marked.clone(),
             bright: true,
         };
+        let steady_samples = vec![0.29, 0.3, 0.31, 0.3, 0.32];
+        let wavering_samples = vec![0.05, 0.6, 0.2, 0.9, 0.1];
         let mut samples = vec![Vec::new(); cells];
-        for &b in &steady {
-            samples[b] = vec![0.29, 0.3, 0.31, 0.3, 0.32];
+        for b in steady.into_iter().chain(stroke_interior) {
+            samples[b] = steady_samples.clone();
         }
-        for &b in &wavering {
-            samples[b] = vec![0.05, 0.6, 0.2, 0.9, 0.1];
+        for b in wavering.into_iter().chain([24, 25, 29, 30]) {
+            samples[b] = wavering_samples.clone();
         }
-        let kept = steady_parts(&tiled, &mut samples);
+        let medians: Vec<Option<f32>> = samples.iter_mut().map(|s| median(s)).collect();
+        let kept = steady_parts(&tiled, &samples, &medians);
         for (b, kept) in kept.iter().enumerate() {
-            let expected = steady.contains(&b) || unmeasured.contains(&b);
+            let expected = steady.contains(&b) || unmeasured.contains(&b) || stroke.contains(&b);
             assert_eq!(*kept, expected, "position {b}");
         }
     }
