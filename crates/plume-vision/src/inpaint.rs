@@ -6,7 +6,11 @@
 //! weighted mean of the known pixels within `radius`, plus their gradient toward it; the
 //! weights favour neighbours along the normal (direction), close by (distance) and on the
 //! same level set (level).
+//!
+//! [`paint`] is the entry point: what a caller boxed is filled from the photo's own patches
+//! (`exemplar`), strokes by Telea.
 
+use crate::exemplar;
 use image::{GrayImage, RgbImage};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -184,6 +188,77 @@ pub fn telea(image: &mut RgbImage, mask: &GrayImage, radius: u32) {
         if mask.as_raw()[i] != 0 {
             *px = image::Rgb(pixels[i].map(|v| v.round().clamp(0.0, 255.0) as u8));
         }
+    }
+}
+
+/// Boxes larger than this many pixels are left to Telea: the patch search grows with the
+/// hole's area times its surroundings' (a box of 200×90 takes about 0.2 s).
+const MAX_EXEMPLAR_AREA: usize = 40_000;
+
+/// Fills the pixels of `image` where `strokes` or `boxes` is non-zero. A hole that holds part
+/// of a box (a region the caller marked: a logo, a stamp) is filled from the photo's own
+/// patches ([`exemplar`]), which keeps its texture where Telea's means smear it; the rest
+/// (the strokes of marks, thin) and what the patches could not fill, by Telea (`radius`).
+pub fn paint(image: &mut RgbImage, strokes: &GrayImage, boxes: &GrayImage, radius: u32) {
+    let (w, h) = image.dimensions();
+    assert_eq!(
+        strokes.dimensions(),
+        (w, h),
+        "mask and image differ in size"
+    );
+    assert_eq!(boxes.dimensions(), (w, h), "mask and image differ in size");
+    let (wu, hu) = (w as usize, h as usize);
+    let boxed = boxes.as_raw();
+    let mut unknown: Vec<bool> = strokes
+        .as_raw()
+        .iter()
+        .zip(boxed)
+        .map(|(&s, &b)| s != 0 || b != 0)
+        .collect();
+    let mut label = vec![u32::MAX; wu * hu];
+    let mut holes = Vec::new();
+    for start in (0..wu * hu).filter(|&i| boxed[i] != 0) {
+        if label[start] != u32::MAX {
+            continue;
+        }
+        let id = holes.len() as u32;
+        label[start] = id;
+        let mut stack = vec![start];
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        let mut count = 0usize;
+        while let Some(i) = stack.pop() {
+            let (x, y) = (i % wu, i / wu);
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+            count += 1;
+            for yy in y.saturating_sub(1)..=(y + 1).min(hu - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(wu - 1) {
+                    let j = yy * wu + xx;
+                    if unknown[j] && label[j] == u32::MAX {
+                        label[j] = id;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        holes.push((id, count, (x0, y0, x1, y1)));
+    }
+    for (id, count, (x0, y0, x1, y1)) in holes {
+        if count > MAX_EXEMPLAR_AREA {
+            continue;
+        }
+        let area = exemplar::Area {
+            x: x0 as u32,
+            y: y0 as u32,
+            w: (x1 - x0 + 1) as u32,
+            h: (y1 - y0 + 1) as u32,
+        };
+        let in_hole = |x: u32, y: u32| label[y as usize * wu + x as usize] == id;
+        exemplar::fill(image, &mut unknown, &in_hole, area);
+    }
+    if unknown.iter().any(|&u| u) {
+        let rest = unknown.iter().map(|&u| if u { 255 } else { 0 }).collect();
+        let rest = GrayImage::from_raw(w, h, rest).expect("the mask has the image's size");
+        telea(image, &rest, radius);
     }
 }
 

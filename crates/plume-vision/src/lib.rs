@@ -8,7 +8,9 @@
 //! * [`sparkle`]: Gemini's visible sparkle, found and inverted exactly from its alpha map;
 //! * [`tiles`]: marks repeated on a lattice, found by autocorrelation and stacked;
 //! * [`watermark`]: scoring regions for being a watermark, tight stroke masks, the pipeline;
-//! * [`inpaint`]: Telea's fast-marching inpainting, written here;
+//! * [`inpaint`]: Telea's fast-marching inpainting, written here, for strokes, and the
+//!   entry point that sends boxed regions to `exemplar`;
+//! * `exemplar`: wide holes filled from the photo's own patches (Criminisi's method);
 //! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format;
 //! * `blend`: a semi-transparent mark's blend, measured from its strokes and inverted;
 //! * `faint`: large faint words found by their blend's edges where the detector misses them;
@@ -19,6 +21,7 @@
 
 mod blend;
 pub mod codec;
+mod exemplar;
 mod faint;
 mod filters;
 pub mod inpaint;

@@ -18,7 +18,7 @@
 
 use crate::blend;
 use crate::faint;
-use crate::inpaint::telea;
+use crate::inpaint::paint;
 use crate::runtime::Vision;
 use crate::sparkle::{self, Sparkle};
 use crate::text::{detect, join_lines, Rect};
@@ -389,6 +389,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     let (w, h) = rgb.dimensions();
     // Pixels to inpaint, and every pixel changed on purpose (inverted or inpainted).
     let mut fill = GrayImage::new(w, h);
+    let mut regions = GrayImage::new(w, h);
     let mut mask = GrayImage::new(w, h);
     let set = |img: &mut GrayImage, (x, y): (u32, u32)| img.put_pixel(x, y, Luma([255]));
     // Gemini's sparkle is known exactly: invert it first, so text detection sees the photo.
@@ -556,16 +557,21 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         ) else {
             continue;
         };
-        // The caller saw something we did not (a logo, a stamp): the whole region goes.
+        // The caller saw something we did not (a logo, a stamp): the whole region goes, and
+        // is filled from the photo's own patches.
         for y in rect.y..rect.y + rect.h {
             for x in rect.x..rect.x + rect.w {
-                set(&mut fill, (x, y));
+                set(&mut regions, (x, y));
             }
         }
     }
-    let filled = fill.pixels().filter(|p| p[0] != 0).count();
-    for (m, f) in mask.pixels_mut().zip(fill.pixels()) {
-        m[0] |= f[0];
+    let filled = fill
+        .pixels()
+        .zip(regions.pixels())
+        .filter(|(f, b)| f[0] != 0 || b[0] != 0)
+        .count();
+    for ((m, f), b) in mask.pixels_mut().zip(fill.pixels()).zip(regions.pixels()) {
+        m[0] |= f[0] | b[0];
     }
     let masked_pixels = mask.pixels().filter(|p| p[0] != 0).count();
     let lattice = tiled.map(|t| t.lattice);
@@ -583,7 +589,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         });
     }
     if filled > 0 {
-        telea(&mut rgb, &fill, 5);
+        paint(&mut rgb, &fill, &regions, 5);
     }
     let (out, format) = codec::encode(&image::DynamicImage::ImageRgb8(rgb), decoded.format)?;
     Ok(Removal {
