@@ -246,7 +246,7 @@ pub fn paint(image: &mut RgbImage, strokes: &GrayImage, boxes: &GrayImage, radiu
         if count > MAX_EXEMPLAR_AREA {
             continue;
         }
-        let area = exemplar::Area {
+        let area = crate::text::Rect {
             x: x0 as u32,
             y: y0 as u32,
             w: (x1 - x0 + 1) as u32,
