@@ -91,7 +91,7 @@ fn boxed_regions_are_filled_from_the_photos_own_patches() {
         mean(&telea_texture),
         mean(&patch_texture)
     );
-    // Measured: Telea 23.61 dB, patches 24.38 dB; texture 0.68 against 0.35.
+    // Measured: Telea 23.61 dB, patches 24.56 dB; texture 0.68 against 0.30.
     assert!(
         mean(&patch_psnr) >= mean(&telea_psnr) + 0.4,
         "the patches are no closer to the photo than Telea"
