@@ -14,6 +14,7 @@
 //! next one leaving it ([`Faint::strokes`]); `watermark` inverts those with the opacity the edges'
 //! factor means, and only where the inverse fits (`blend`).
 
+use crate::filters::pieces;
 use crate::runtime::Vision;
 use crate::text::{detect, Rect};
 use crate::Result;
@@ -252,7 +253,13 @@ impl Faint {
                 stroke[y * w + x] = true;
             }
         }
-        drop_small_pieces(&mut stroke, w, h, MIN_PIECE * common * common);
+        for piece in pieces(&stroke, w, h) {
+            if piece.len() < MIN_PIECE * common * common {
+                for i in piece {
+                    stroke[i] = false;
+                }
+            }
+        }
         self.to_input(rect, &window, |i| stroke[i])
     }
 
@@ -305,37 +312,6 @@ struct Window {
     y0: usize,
     w: usize,
     h: usize,
-}
-
-/// Clears the 8-connected pieces of `set` (`w`×`h`, row-major) under `least` pixels.
-fn drop_small_pieces(set: &mut [bool], w: usize, h: usize, least: usize) {
-    let mut seen = vec![false; w * h];
-    for start in 0..w * h {
-        if !set[start] || seen[start] {
-            continue;
-        }
-        seen[start] = true;
-        let mut piece = vec![start];
-        let mut next = 0;
-        while let Some(&i) = piece.get(next) {
-            next += 1;
-            let (x, y) = (i % w, i / w);
-            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
-                    let j = yy * w + xx;
-                    if set[j] && !seen[j] {
-                        seen[j] = true;
-                        piece.push(j);
-                    }
-                }
-            }
-        }
-        if piece.len() < least {
-            for i in piece {
-                set[i] = false;
-            }
-        }
-    }
 }
 
 /// Finds large faint white words on `rgb`; `None` when the edges show no common step.

@@ -1,4 +1,5 @@
-//! Box filters on `f32` planes, shared by the tiled-mark search and the matte's edges.
+//! Box filters on `f32` planes, shared by the tiled-mark search and the matte's edges, and
+//! the connected pieces of a set of pixels, shared by `faint` and `inpaint`.
 
 /// Mean over a (2r+1)² window (clamped at the edges), separable, on f32.
 pub(crate) fn box_blur(src: &[f32], w: usize, h: usize, r: usize) -> Vec<f32> {
@@ -83,6 +84,35 @@ pub(crate) fn masked_mean(
         .collect()
 }
 
+/// The 8-connected pieces of `set` (`w`×`h`, row-major), each as its pixels' indices.
+pub(crate) fn pieces(set: &[bool], w: usize, h: usize) -> Vec<Vec<usize>> {
+    let mut seen = vec![false; w * h];
+    let mut all = Vec::new();
+    for start in 0..w * h {
+        if !set[start] || seen[start] {
+            continue;
+        }
+        seen[start] = true;
+        let mut piece = vec![start];
+        let mut next = 0;
+        while let Some(&i) = piece.get(next) {
+            next += 1;
+            let (x, y) = (i % w, i / w);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = yy * w + xx;
+                    if set[j] && !seen[j] {
+                        seen[j] = true;
+                        piece.push(j);
+                    }
+                }
+            }
+        }
+        all.push(piece);
+    }
+    all
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +137,25 @@ mod tests {
                 assert!((blurred[y * w + x] - mean).abs() < 1e-3, "({x}, {y})");
             }
         }
+    }
+
+    #[test]
+    fn pieces_join_diagonal_neighbours_and_nothing_else() {
+        // 5×3: a diagonal pair at (0,0)-(1,1), a lone pixel at (4,0), a bar on the last row
+        // from (2,2) to (4,2) that touches (1,1) diagonally.
+        let mut set = vec![false; 15];
+        for i in [0, 6, 4, 12, 13, 14] {
+            set[i] = true;
+        }
+        let mut found: Vec<Vec<usize>> = pieces(&set, 5, 3)
+            .into_iter()
+            .map(|mut p| {
+                p.sort_unstable();
+                p
+            })
+            .collect();
+        found.sort();
+        assert_eq!(found, vec![vec![0, 6, 12, 13, 14], vec![4]]);
+        assert!(pieces(&[false; 15], 5, 3).is_empty());
     }
 }

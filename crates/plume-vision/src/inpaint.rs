@@ -11,6 +11,7 @@
 //! (`exemplar`), strokes by Telea.
 
 use crate::exemplar;
+use crate::filters::pieces;
 use image::{GrayImage, RgbImage};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -207,7 +208,6 @@ pub fn paint(image: &mut RgbImage, strokes: &GrayImage, boxes: &GrayImage, radiu
         "mask and image differ in size"
     );
     assert_eq!(boxes.dimensions(), (w, h), "mask and image differ in size");
-    let (wu, hu) = (w as usize, h as usize);
     let boxed = boxes.as_raw();
     let mut unknown: Vec<bool> = strokes
         .as_raw()
@@ -215,45 +215,10 @@ pub fn paint(image: &mut RgbImage, strokes: &GrayImage, boxes: &GrayImage, radiu
         .zip(boxed)
         .map(|(&s, &b)| s != 0 || b != 0)
         .collect();
-    let mut label = vec![u32::MAX; wu * hu];
-    let mut holes = Vec::new();
-    for start in (0..wu * hu).filter(|&i| boxed[i] != 0) {
-        if label[start] != u32::MAX {
-            continue;
+    for hole in pieces(&unknown, w as usize, h as usize) {
+        if hole.len() <= MAX_EXEMPLAR_AREA && hole.iter().any(|&i| boxed[i] != 0) {
+            exemplar::fill(image, &mut unknown, &hole);
         }
-        let id = holes.len() as u32;
-        label[start] = id;
-        let mut stack = vec![start];
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let mut count = 0usize;
-        while let Some(i) = stack.pop() {
-            let (x, y) = (i % wu, i / wu);
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-            count += 1;
-            for yy in y.saturating_sub(1)..=(y + 1).min(hu - 1) {
-                for xx in x.saturating_sub(1)..=(x + 1).min(wu - 1) {
-                    let j = yy * wu + xx;
-                    if unknown[j] && label[j] == u32::MAX {
-                        label[j] = id;
-                        stack.push(j);
-                    }
-                }
-            }
-        }
-        holes.push((id, count, (x0, y0, x1, y1)));
-    }
-    for (id, count, (x0, y0, x1, y1)) in holes {
-        if count > MAX_EXEMPLAR_AREA {
-            continue;
-        }
-        let area = crate::text::Rect {
-            x: x0 as u32,
-            y: y0 as u32,
-            w: (x1 - x0 + 1) as u32,
-            h: (y1 - y0 + 1) as u32,
-        };
-        let in_hole = |x: u32, y: u32| label[y as usize * wu + x as usize] == id;
-        exemplar::fill(image, &mut unknown, &in_hole, area);
     }
     if unknown.iter().any(|&u| u) {
         let rest = unknown.iter().map(|&u| if u { 255 } else { 0 }).collect();
@@ -300,5 +265,43 @@ mod tests {
             worst <= 12,
             "a smooth gradient is restored closely, worst error {worst}"
         );
+    }
+
+    /// Diagonal stripes 7 px apart, and a mask of the box `(x, y, w, h)`.
+    fn striped_with_box(w: u32, h: u32, b: (u32, u32, u32, u32)) -> (RgbImage, GrayImage) {
+        let img = RgbImage::from_fn(w, h, |x, y| {
+            let v = if (x + 2 * y) % 7 < 3 { 200 } else { 40 };
+            image::Rgb([v, 255 - v, 90])
+        });
+        let mask = GrayImage::from_fn(w, h, |x, y| {
+            let inside = x >= b.0 && y >= b.1 && x < b.0 + b.2 && y < b.1 + b.3;
+            image::Luma([if inside { 255 } else { 0 }])
+        });
+        (img, mask)
+    }
+
+    #[test]
+    fn boxes_take_patches_and_strokes_and_oversized_boxes_take_telea() {
+        let none = GrayImage::new(260, 250);
+        let telea_of = |img: &RgbImage, mask: &GrayImage| {
+            let mut out = img.clone();
+            telea(&mut out, mask, 5);
+            out
+        };
+        // A small box is filled from patches: not what Telea makes of it.
+        let (img, small) = striped_with_box(260, 250, (100, 100, 30, 30));
+        let mut boxed = img.clone();
+        paint(&mut boxed, &none, &small, 5);
+        assert_ne!(boxed, telea_of(&img, &small));
+        // The same hole given as strokes is Telea's.
+        let mut stroked = img.clone();
+        paint(&mut stroked, &small, &none, 5);
+        assert_eq!(stroked, telea_of(&img, &small));
+        // A box one row over MAX_EXEMPLAR_AREA is Telea's too.
+        let (img, large) = striped_with_box(260, 250, (20, 20, 200, 201));
+        const { assert!(200 * 200 == MAX_EXEMPLAR_AREA) };
+        let mut boxed = img.clone();
+        paint(&mut boxed, &none, &large, 5);
+        assert_eq!(boxed, telea_of(&img, &large));
     }
 }

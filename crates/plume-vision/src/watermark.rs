@@ -565,11 +565,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             }
         }
     }
-    let filled = fill
-        .pixels()
-        .zip(regions.pixels())
-        .filter(|(f, b)| f[0] != 0 || b[0] != 0)
-        .count();
+    let to_paint = fill.pixels().chain(regions.pixels()).any(|p| p[0] != 0);
     for ((m, f), b) in mask.pixels_mut().zip(fill.pixels()).zip(regions.pixels()) {
         m[0] |= f[0] | b[0];
     }
@@ -588,7 +584,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             lattice,
         });
     }
-    if filled > 0 {
+    if to_paint {
         paint(&mut rgb, &fill, &regions, 5);
     }
     let (out, format) = codec::encode(&image::DynamicImage::ImageRgb8(rgb), decoded.format)?;
