@@ -14,6 +14,8 @@
 //! * [`codec`]: decoding with EXIF orientation applied, encoding in the input's format;
 //! * `blend`: a semi-transparent mark's blend, measured from its strokes and inverted;
 //! * `faint`: large faint words found by their blend's edges where the detector misses them;
+//! * `cut`: the exact minimum of a two-label energy on the pixel grid (a minimum cut), which
+//!   `faint` uses to say which pixels lie under a mark;
 //! * `filters`: box means on float planes, shared by `tiles` and `matte`.
 //!
 //! The model files come from `scripts/setup-models` (docs in MODELS.md); nothing is
@@ -21,6 +23,7 @@
 
 mod blend;
 pub mod codec;
+mod cut;
 mod exemplar;
 mod faint;
 mod filters;

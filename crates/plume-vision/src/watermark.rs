@@ -3,7 +3,7 @@
 //! regions, join the detector's boxes into lines (`text.rs`), keep those that look like a
 //! watermark, build tight stroke masks inside them, invert the blend of those with wide semi-transparent
 //! strokes (`blend.rs`), and inpaint the rest. Large faint words the detector misses over a
-//! busy photo are found by their blend's edges (`faint.rs`) and only ever inverted.
+//! busy photo are found by their blend's edges (`faint/`) and only ever inverted.
 //!
 //! A region is scored for being a watermark rather than text that belongs to the photo:
 //! near an edge or in a corner, semi-transparent (the photo's texture shows through its
@@ -502,7 +502,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         }
     }
     // Large faint words the detector missed over the photo, found by their blend's edges
-    // and inverted with the opacity those edges step by (`faint.rs`); never inpainted on
+    // and inverted with the opacity those edges step by (`faint/`); never inpainted on
     // that evidence alone.
     if let Some(mut found) = faint::find(vision, &rgb)? {
         let gray = luminance(&rgb);
@@ -519,17 +519,30 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             ) else {
                 continue;
             };
-            let pixels = found.strokes(rect);
-            let strong = vec![true; pixels.len()];
-            let mark = blend::Mark {
-                rect,
-                pixels: &pixels,
-                strong: &strong,
-                bright: true,
-                margin: found.margin(),
-                known: Some((255.0, found.opacity)),
-            };
-            let inverted = blend::measure(&gray, &mark).and_then(|m| m.invert(&mut rgb));
+            // The cut's strokes first; where they do not invert (it took some of the
+            // photo's bright parts, and the opacity they measure is off), the strokes the
+            // edges vote.
+            let mut inverted = None;
+            for way in 0..2 {
+                let pixels = if way == 0 {
+                    found.cut(rect)
+                } else {
+                    found.strokes(rect)
+                };
+                let strong = vec![true; pixels.len()];
+                let mark = blend::Mark {
+                    rect,
+                    pixels: &pixels,
+                    strong: &strong,
+                    bright: true,
+                    margin: found.margin(),
+                    known: Some((255.0, found.opacity)),
+                };
+                inverted = blend::measure(&gray, &mark).and_then(|m| m.invert(&mut rgb));
+                if inverted.is_some() {
+                    break;
+                }
+            }
             let mut candidate = Candidate {
                 rect,
                 score: 0.0,

@@ -161,13 +161,13 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         100.0 * clean_worst
     );
     // Floors a little under what was measured (mean removed: corner handle 0.86, dark line
-    // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.41 (inverted where
+    // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.47 (inverted where
     // found, by the detector or by the blend's edges), tiled 0.81 (worst 0.67, the graphic,
     // where the mark shows on few instances and the parts of the stack that are the
     // photo's are dropped by their wavering opacity); clean photos 100 % unchanged),
     // so a change that loses ground fails here. Large low-opacity words are the open
     // problem: the text detector misses most of them.
-    let floor = [0.8, 0.9, 0.8, 0.38, 0.78];
+    let floor = [0.8, 0.9, 0.8, 0.44, 0.78];
     for ((label, mean, _, _), floor) in table.iter().zip(floor) {
         assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
     }
@@ -266,7 +266,7 @@ fn a_wall_of_bricks_is_left_as_it_is() {
 }
 
 /// Photos over 1440 px on the long side are searched for faint words on a reduced copy
-/// (`faint.rs`), and what is found is mapped back: the car's "PREVIEW" at twice the set's
+/// (`faint/`), and what is found is mapped back: the car's "PREVIEW" at twice the set's
 /// size is taken off too (0.27 measured, 0.40 at the set's size), and the clean car at that
 /// size stays as it is.
 #[test]
