@@ -519,19 +519,31 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             ) else {
                 continue;
             };
-            // The cut's strokes first; where they do not invert (it took some of the
-            // photo's bright parts, and the opacity they measure is off), the strokes the
-            // edges vote.
+            // The cut's strokes first, looked for a box height further along the line (the
+            // detector's box stops short of letters whose drawn outlines broke; the cut
+            // takes only what the mark's edges outline). Where they do not invert (it took
+            // some of the photo's bright parts, and the opacity they measure is off), the
+            // strokes the edges vote inside the box.
+            let reach = i64::from(rect.h);
+            let along = Rect::clip(
+                i64::from(rect.x) - reach,
+                i64::from(rect.y),
+                i64::from(rect.w) + 2 * reach,
+                i64::from(rect.h),
+                w,
+                h,
+            )
+            .unwrap_or(rect);
             let mut inverted = None;
             for way in 0..2 {
-                let pixels = if way == 0 {
-                    found.cut(rect)
+                let (area, pixels) = if way == 0 {
+                    (along, found.cut(along))
                 } else {
-                    found.strokes(rect)
+                    (rect, found.strokes(rect))
                 };
                 let strong = vec![true; pixels.len()];
                 let mark = blend::Mark {
-                    rect,
+                    rect: area,
                     pixels: &pixels,
                     strong: &strong,
                     bright: true,
