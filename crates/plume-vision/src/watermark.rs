@@ -462,6 +462,7 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             candidate.reasons.push("a tile of the lattice");
         }
     }
+    let mut large_white = Vec::new();
     for (candidate, (rect, s)) in candidates.iter_mut().zip(&measured) {
         if !candidate.accepted {
             continue;
@@ -492,6 +493,9 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         match measured.and_then(|m| m.invert(&mut rgb)) {
             Some(inverted) => {
                 candidate.opacity = Some(inverted.opacity);
+                if s.bright && candidate.reasons.contains(&"large") {
+                    large_white.push((*rect, inverted.opacity));
+                }
                 take_off(inverted, &mut mask, &mut fill);
             }
             None => {
@@ -501,62 +505,31 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             }
         }
     }
+    // A large white word the detector found is often boxed short of its first or last
+    // letters (their strokes broke its map): the rest is looked for along its line, by the
+    // blend's edges at the opacity its strokes measured.
+    for (rect, opacity) in large_white {
+        let restored = luminance(&rgb);
+        let rest = faint::known(&rgb, opacity)
+            .and_then(|found| found.invert_cut(faint::along_line(rect, w, h), &restored, &mut rgb));
+        if let Some(inverted) = rest {
+            take_off(inverted, &mut mask, &mut fill);
+        }
+    }
     // Large faint words the detector missed over the photo, found by their blend's edges
     // and inverted with the opacity those edges step by (`faint/`); never inpainted on
     // that evidence alone.
     if let Some(mut found) = faint::find(vision, &rgb)? {
         let gray = luminance(&rgb);
         for rect in join_lines(std::mem::take(&mut found.boxes)) {
-            // The detector's box is tight on a drawing of outlines: strokes reach past it.
-            let grow = i64::from(rect.h / 6);
-            let Some(rect) = Rect::clip(
-                i64::from(rect.x) - grow,
-                i64::from(rect.y) - grow,
-                i64::from(rect.w) + 2 * grow,
-                i64::from(rect.h) + 2 * grow,
-                w,
-                h,
-            ) else {
-                continue;
-            };
-            // The cut's strokes first, looked for a box height further along the line (the
-            // detector's box stops short of letters whose drawn outlines broke; the cut
-            // takes only what the mark's edges outline). Where they do not invert (it took
-            // some of the photo's bright parts, and the opacity they measure is off), the
-            // strokes the edges vote inside the box.
-            let reach = i64::from(rect.h);
-            let along = Rect::clip(
-                i64::from(rect.x) - reach,
-                i64::from(rect.y),
-                i64::from(rect.w) + 2 * reach,
-                i64::from(rect.h),
-                w,
-                h,
-            )
-            .unwrap_or(rect);
-            let mut inverted = None;
-            for way in 0..2 {
-                let (area, pixels) = if way == 0 {
-                    (along, found.cut(along))
-                } else {
-                    (rect, found.strokes(rect))
-                };
-                let strong = vec![true; pixels.len()];
-                let mark = blend::Mark {
-                    rect: area,
-                    pixels: &pixels,
-                    strong: &strong,
-                    bright: true,
-                    margin: found.margin(),
-                    known: Some((255.0, found.opacity)),
-                };
-                inverted = blend::measure(&gray, &mark).and_then(|m| m.invert(&mut rgb));
-                if inverted.is_some() {
-                    break;
-                }
-            }
+            // The cut's strokes along the line first; where they do not invert (it took some
+            // of the photo's bright parts, and the opacity they measure is off), the strokes
+            // the edges vote inside the box, grown as in `along_line`.
+            let inverted = found
+                .invert_cut(faint::along_line(rect, w, h), &gray, &mut rgb)
+                .or_else(|| found.invert_voted(faint::grown(rect, w, h), &gray, &mut rgb));
             let mut candidate = Candidate {
-                rect,
+                rect: faint::grown(rect, w, h),
                 score: 0.0,
                 reasons: vec!["faint", "blend edges"],
                 accepted: false,

@@ -20,6 +20,7 @@ use crate::text::{detect, Rect};
 use crate::Result;
 use image::{imageops, RgbImage};
 
+mod labelling;
 mod strokes;
 
 /// The drawing is made at most this size on the long side; larger photos are reduced first
@@ -67,56 +68,17 @@ pub(crate) struct Faint {
 
 /// Finds large faint white words on `rgb`; `None` when the edges show no common step.
 pub(crate) fn find(vision: &Vision, rgb: &RgbImage) -> Result<Option<Faint>> {
-    let (iw, ih) = rgb.dimensions();
-    let scale = (WORK_SIDE as f32 / iw.max(ih) as f32).min(1.0);
-    let small;
-    let work = if scale < 1.0 {
-        let (w, h) = (
-            ((iw as f32 * scale).round() as u32).max(1),
-            ((ih as f32 * scale).round() as u32).max(1),
-        );
-        small = imageops::resize(rgb, w, h, imageops::FilterType::Triangle);
-        &small
-    } else {
-        rgb
-    };
-    let (w, h) = (work.width() as usize, work.height() as usize);
-    const D: usize = 2;
-    if w <= 2 * D || h <= 2 * D {
+    let Some(measured) = Steps::of(rgb) else {
         return Ok(None);
-    }
-    let logs: Vec<[f32; 3]> = work
-        .pixels()
-        .map(|p| [0, 1, 2].map(|c| (259.0 - f32::from(p[c])).ln()))
-        .collect();
-    let distance: Vec<f32> = work
-        .pixels()
-        .map(|p| 255.0 - f32::from(p[0].max(p[1]).max(p[2])))
-        .collect();
-    // Each pixel's step across it (2 px each way, over an anti-aliased rim), horizontally and
-    // vertically; 0 where the channels disagree.
-    let mut steps = vec![[0f32; 2]; w * h];
-    for y in D..h - D {
-        for x in D..w - D {
-            let i = y * w + x;
-            for (dir, off) in [D, D * w].into_iter().enumerate() {
-                let (a, b) = (i + off, i - off);
-                let near_white = distance[a].min(distance[b]);
-                if near_white < MIN_DISTANCE {
-                    continue;
-                }
-                let s = [0, 1, 2].map(|c| logs[a][c] - logs[b][c]);
-                let mean = (s[0] + s[1] + s[2]) / 3.0;
-                let spread = s.iter().map(|v| (v - mean).abs()).fold(0.0, f32::max);
-                // The channels agree to within a share of the step, and the rounding of
-                // levels close to white.
-                if spread <= 0.04 * mean.abs() + 0.02 + 0.5 / near_white {
-                    steps[i][dir] = mean;
-                }
-            }
-        }
-    }
-    let Some(step) = peak(&pairs(&steps, w, h)) else {
+    };
+    let Steps {
+        ref steps,
+        w,
+        h,
+        scale,
+        ..
+    } = measured;
+    let Some(step) = peak(&pairs(steps, w, h)) else {
         return Ok(None);
     };
     let at_peak = |s: f32| (s.abs() - step).abs() <= BAND;
@@ -129,6 +91,7 @@ pub(crate) fn find(vision: &Vision, rgb: &RgbImage) -> Result<Option<Faint>> {
     });
     // Large words only: the detector on the drawing also outlines bits of the photo, small.
     let min_height = (w.min(h) / 25) as u32;
+    let (iw, ih) = rgb.dimensions();
     let boxes = detect(vision, &drawing)?
         .into_iter()
         .map(|b| b.rect)
@@ -138,18 +101,132 @@ pub(crate) fn find(vision: &Vision, rgb: &RgbImage) -> Result<Option<Faint>> {
             Rect::clip(back(r.x), back(r.y), back(r.w), back(r.h), iw, ih)
         })
         .collect();
-    Ok(Some(Faint {
-        boxes,
-        opacity: 1.0 - (-step).exp(),
-        // Entering a white stroke, the distance from white falls: a negative step.
-        edges: steps
-            .iter()
-            .map(|s| s.map(|d| if at_peak(d) { -(d.signum() as i8) } else { 0 }))
-            .collect(),
-        work: work.clone(),
-        edges_width: w,
-        scale,
-    }))
+    Ok(Some(measured.at(step, boxes)))
+}
+
+/// A white mark of `opacity` known from elsewhere (a large word the detector found and
+/// inverted), to look for the rest of its strokes with [`Faint::cut`]; `None` when the
+/// photo is too small.
+pub(crate) fn known(rgb: &RgbImage, opacity: f32) -> Option<Faint> {
+    let step = -(1.0 - opacity.clamp(0.0, 0.95)).ln();
+    Steps::of(rgb).map(|s| s.at(step, Vec::new()))
+}
+
+/// Each pixel's step in `ln(255 − v)` across it, at most [`WORK_SIDE`] on the long side.
+struct Steps {
+    work: RgbImage,
+    scale: f32,
+    /// Horizontally and vertically, 2 px each way (over an anti-aliased rim); 0 where the
+    /// channels disagree.
+    steps: Vec<[f32; 2]>,
+    w: usize,
+    h: usize,
+}
+
+impl Steps {
+    fn of(rgb: &RgbImage) -> Option<Steps> {
+        let (iw, ih) = rgb.dimensions();
+        let scale = (WORK_SIDE as f32 / iw.max(ih) as f32).min(1.0);
+        let work = if scale < 1.0 {
+            let (w, h) = (
+                ((iw as f32 * scale).round() as u32).max(1),
+                ((ih as f32 * scale).round() as u32).max(1),
+            );
+            imageops::resize(rgb, w, h, imageops::FilterType::Triangle)
+        } else {
+            rgb.clone()
+        };
+        let (w, h) = (work.width() as usize, work.height() as usize);
+        const D: usize = 2;
+        if w <= 2 * D || h <= 2 * D {
+            return None;
+        }
+        let logs: Vec<[f32; 3]> = work
+            .pixels()
+            .map(|p| [0, 1, 2].map(|c| (259.0 - f32::from(p[c])).ln()))
+            .collect();
+        let distance: Vec<f32> = work
+            .pixels()
+            .map(|p| 255.0 - f32::from(p[0].max(p[1]).max(p[2])))
+            .collect();
+        let mut steps = vec![[0f32; 2]; w * h];
+        for y in D..h - D {
+            for x in D..w - D {
+                let i = y * w + x;
+                for (dir, off) in [D, D * w].into_iter().enumerate() {
+                    let (a, b) = (i + off, i - off);
+                    let near_white = distance[a].min(distance[b]);
+                    if near_white < MIN_DISTANCE {
+                        continue;
+                    }
+                    let s = [0, 1, 2].map(|c| logs[a][c] - logs[b][c]);
+                    let mean = (s[0] + s[1] + s[2]) / 3.0;
+                    let spread = s.iter().map(|v| (v - mean).abs()).fold(0.0, f32::max);
+                    // The channels agree to within a share of the step, and the rounding of
+                    // levels close to white.
+                    if spread <= 0.04 * mean.abs() + 0.02 + 0.5 / near_white {
+                        steps[i][dir] = mean;
+                    }
+                }
+            }
+        }
+        Some(Steps {
+            work,
+            scale,
+            steps,
+            w,
+            h,
+        })
+    }
+
+    /// The mark whose edges step by `step`.
+    fn at(self, step: f32, boxes: Vec<Rect>) -> Faint {
+        let at_step = |s: f32| (s.abs() - step).abs() <= BAND;
+        Faint {
+            boxes,
+            opacity: 1.0 - (-step).exp(),
+            // Entering a white stroke, the distance from white falls: a negative step.
+            edges: self
+                .steps
+                .iter()
+                .map(|s| s.map(|d| if at_step(d) { -(d.signum() as i8) } else { 0 }))
+                .collect(),
+            work: self.work,
+            edges_width: self.w,
+            scale: self.scale,
+        }
+    }
+}
+
+/// `rect` grown by a sixth of its height all round: a detector's box is tight on a word's
+/// strokes, whose rims reach past it.
+pub(crate) fn grown(rect: Rect, w: u32, h: u32) -> Rect {
+    let grow = i64::from(rect.h / 6);
+    Rect::clip(
+        i64::from(rect.x) - grow,
+        i64::from(rect.y) - grow,
+        i64::from(rect.w) + 2 * grow,
+        i64::from(rect.h) + 2 * grow,
+        w,
+        h,
+    )
+    .unwrap_or(rect)
+}
+
+/// [`grown`], and a box height further along the line each way: the detector's box on a
+/// large faint word stops short of letters whose outlines broke (the handbag's S and E).
+pub(crate) fn along_line(rect: Rect, w: u32, h: u32) -> Rect {
+    let rect = grown(rect, w, h);
+    let reach = i64::from(rect.h);
+    Rect::clip(
+        i64::from(rect.x) - reach,
+        i64::from(rect.y),
+        i64::from(rect.w) + 2 * reach,
+        i64::from(rect.h),
+        w,
+        h,
+    )
+    .unwrap_or(rect)
 }
 
 /// The histogram of paired steps (bins of [`BIN`]): along each row and column, the middle
