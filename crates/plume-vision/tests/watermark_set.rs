@@ -204,6 +204,7 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
 fn tiled_marks_unlike_the_sets_are_found_and_taken_off() {
     let v = vision(2);
     let mut removed = Vec::new();
+    let mut outside = f64::MAX;
     for variant in 0..3 {
         for name in [PHOTOS[variant], PHOTOS[variant + 3]] {
             let original = sized(name);
@@ -221,11 +222,21 @@ fn tiled_marks_unlike_the_sets_are_found_and_taken_off() {
                 accepted(&removal)
             );
             removed.extend(s.removed);
+            outside = outside.min(s.psnr_outside);
         }
     }
     let mean = removed.iter().sum::<f64>() / removed.len() as f64;
     let worst = removed.iter().copied().fold(f64::MAX, f64::min);
-    println!("held-out tiles: mean removed {mean:.2}, worst {worst:.2}");
+    println!(
+        "held-out tiles: mean removed {mean:.2}, worst {worst:.2}, worst PSNR outside {outside:.1} dB"
+    );
+    // Where the grey mark is not found (the handbag), the photo must not pay for it: a
+    // detector box drawn over several of its instances once had the mirror's gold frame
+    // for strokes and inpainted it (34.3 dB outside); now 40.6.
+    assert!(
+        outside >= 38.0,
+        "held-out tiles: PSNR outside the marks {outside:.1} dB"
+    );
     // Measured 0.67: the dark and the light variants 0.80–0.88, a grey (210) mark at 40 %
     // 0.66 on one photo and not found on the other.
     assert!(mean >= 0.55, "held-out tiles: mean removed {mean:.2}");
