@@ -17,6 +17,7 @@
 
 use crate::text::Rect;
 use image::RgbImage;
+use std::collections::BinaryHeap;
 
 /// The patch is `2·R + 1` pixels square.
 const R: i64 = 4;
@@ -94,30 +95,48 @@ pub fn fill(image: &mut RgbImage, unknown: &mut [bool], hole: &[usize]) {
     let (hx0, hy0) = (i64::from(area.x - x0), i64::from(area.y - y0));
     let (hx1, hy1) = (hx0 + i64::from(area.w), hy0 + i64::from(area.h));
     let inside = |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h;
-    while remaining > 0 {
-        // The front: pixels to fill with a filled or known neighbour.
-        let mut best: Option<(f32, i64, i64)> = None;
-        for y in hy0..hy1 {
-            for x in hx0..hx1 {
-                if state[at(x, y)] != TO_FILL {
-                    continue;
-                }
-                let on_front = [(1, 0), (-1, 0), (0, 1), (0, -1)]
-                    .iter()
-                    .any(|(dx, dy)| inside(x + dx, y + dy) && state[at(x + dx, y + dy)] == KNOWN);
-                if !on_front {
-                    continue;
-                }
-                let priority = confidence_of(&confidence, &state, x, y, w, h);
-                if best.is_none_or(|b| priority > b.0) {
-                    best = Some((priority, x, y));
-                }
-            }
+    // The front (pixels to fill with a known or filled neighbour) in a heap by priority,
+    // the first in row order among equals. A fill changes the priority of front pixels
+    // only within a patch of the one it filled: those are pushed again, and an entry whose
+    // priority is no longer its pixel's is skipped when it comes up.
+    let on_front = |state: &[u8], x: i64, y: i64| {
+        state[at(x, y)] == TO_FILL
+            && [(1, 0), (-1, 0), (0, 1), (0, -1)]
+                .iter()
+                .any(|(dx, dy)| inside(x + dx, y + dy) && state[at(x + dx, y + dy)] == KNOWN)
+    };
+    let mut front = BinaryHeap::new();
+    let mut current = vec![f32::NAN; n];
+    let push = |front: &mut BinaryHeap<Front>,
+                current: &mut [f32],
+                state: &[u8],
+                confidence: &[f32],
+                x: i64,
+                y: i64| {
+        if on_front(state, x, y) {
+            let priority = confidence_of(confidence, state, x, y, w, h);
+            current[at(x, y)] = priority;
+            front.push(Front { priority, x, y });
         }
-        let Some((_, px, py)) = best else {
+    };
+    for y in hy0..hy1 {
+        for x in hx0..hx1 {
+            push(&mut front, &mut current, &state, &confidence, x, y);
+        }
+    }
+    while remaining > 0 {
+        let Some(Front {
+            priority,
+            x: px,
+            y: py,
+        }) = front.pop()
+        else {
             // What is left to fill has no known neighbour (walled in by another hole).
             break;
         };
+        if state[at(px, py)] != TO_FILL || current[at(px, py)] != priority {
+            continue;
+        }
         let c = confidence_of(&confidence, &state, px, py, w, h);
         let (sx, sy) = best_source(&pixels, &state, &sources, &is_source, px, py, w, h);
         for dy in -R..=R {
@@ -132,6 +151,12 @@ pub fn fill(image: &mut RgbImage, unknown: &mut [bool], hole: &[usize]) {
                 confidence[t] = c;
                 state[t] = KNOWN;
                 remaining -= 1;
+            }
+        }
+        // Front pixels whose patch overlaps the one just filled.
+        for y in (py - 2 * R - 1).max(hy0)..(py + 2 * R + 2).min(hy1) {
+            for x in (px - 2 * R - 1).max(hx0)..(px + 2 * R + 2).min(hx1) {
+                push(&mut front, &mut current, &state, &confidence, x, y);
             }
         }
     }
@@ -149,6 +174,32 @@ pub fn fill(image: &mut RgbImage, unknown: &mut [bool], hole: &[usize]) {
                 );
             }
         }
+    }
+}
+
+/// A pixel of the front with its priority; the heap gives the highest priority first, and
+/// among equals the first in row order (as a scan of the box would).
+#[derive(PartialEq)]
+struct Front {
+    priority: f32,
+    x: i64,
+    y: i64,
+}
+
+impl Eq for Front {}
+
+impl Ord for Front {
+    fn cmp(&self, other: &Front) -> std::cmp::Ordering {
+        self.priority
+            .total_cmp(&other.priority)
+            .then_with(|| other.y.cmp(&self.y))
+            .then_with(|| other.x.cmp(&self.x))
+    }
+}
+
+impl PartialOrd for Front {
+    fn partial_cmp(&self, other: &Front) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
