@@ -1,7 +1,7 @@
-//! Times remove-bg and remove-watermark (on a photo with a forced region, and on one under a
-//! tiled logo) at 1024² and 2048²: the whole executor call (decode,
-//! preprocess, inference, postprocess, encode), the model inference alone, and their ratio
-//! (our overhead). Run with `scripts/bench-vision`.
+//! Times remove-bg and remove-watermark (on a photo with a forced region, on one under a large
+//! centred word, and on one under a tiled logo) at 1024² and 2048²: the whole executor call
+//! (decode, preprocess, inference, postprocess, encode), the model inference alone, and their
+//! ratio (our overhead). Run with `scripts/bench-vision`.
 
 use plume_vision::runtime::{with_inference_time, MatteModel};
 use plume_vision::{Vision, VisionConfig};
@@ -121,6 +121,23 @@ fn main() {
                 .unwrap();
             out
         };
+        // The photo under a large centred word ("SAMPLE", white at 35 %, a seventh of the
+        // width high): the detector's path, the cut along its line and the faint-word search.
+        let large = {
+            let mut marked = img.clone();
+            stamp_word(&mut marked, "SAMPLE", side as f32 * 0.14, 0.35);
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 92)
+                .encode_image(&marked)
+                .unwrap();
+            out
+        };
+        run("remove-wm (large)", &|| {
+            with_inference_time(|| {
+                plume_vision::watermark::remove_watermark(&vision, &large, &[]).unwrap()
+            })
+            .1
+        });
         run("remove-wm (tiled)", &|| {
             with_inference_time(|| {
                 let removal =
@@ -129,6 +146,46 @@ fn main() {
                 removal
             })
             .1
+        });
+    }
+}
+
+/// Blends `text` in white at `opacity` across the middle of `img` (DejaVu Sans Bold, Debian
+/// fonts-dejavu-core).
+fn stamp_word(img: &mut image::RgbImage, text: &str, px: f32, opacity: f32) {
+    use ab_glyph::{Font, FontRef, PxScale, ScaleFont};
+    let bytes = std::fs::read("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+        .expect("DejaVu Sans Bold (Debian fonts-dejavu-core)");
+    let font = FontRef::try_from_slice(&bytes).unwrap();
+    let scaled = font.as_scaled(PxScale::from(px));
+    let width: f32 = text
+        .chars()
+        .map(|c| scaled.h_advance(scaled.glyph_id(c)))
+        .sum();
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let mut caret = (w - width) / 2.0;
+    let baseline = h / 2.0 + scaled.ascent() / 2.0;
+    for c in text.chars() {
+        let mut glyph = scaled.scaled_glyph(c);
+        glyph.position = ab_glyph::point(caret, baseline);
+        caret += scaled.h_advance(glyph.id);
+        let Some(outline) = font.outline_glyph(glyph) else {
+            continue;
+        };
+        let b = outline.px_bounds();
+        outline.draw(|gx, gy, cover| {
+            let (x, y) = (
+                b.min.x as i64 + i64::from(gx),
+                b.min.y as i64 + i64::from(gy),
+            );
+            if x < 0 || y < 0 || x >= w as i64 || y >= h as i64 {
+                return;
+            }
+            let a = cover.min(1.0) * opacity;
+            let p = img.get_pixel_mut(x as u32, y as u32);
+            for v in p.0.iter_mut() {
+                *v = (f32::from(*v) * (1.0 - a) + 255.0 * a).round() as u8;
+            }
         });
     }
 }
