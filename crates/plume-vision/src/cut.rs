@@ -3,7 +3,8 @@
 //! restored, and that energy is of the kind a minimum cut solves exactly (Kolmogorov and
 //! Zabih, "What energy functions can be minimized via graph cuts?", 2004).
 //!
-//! The energy is `Σ_p unary_p·x_p + Σ_(p,q) E_pq(x_p, x_q)` over 4-neighbours, each
+//! The energy is `Σ_p unary_p·x_p + Σ_(p,q) E_pq(x_p, x_q)` over the pixels one and two
+//! apart along a row or column (the second across an anti-aliased rim), each
 //! `E_pq` given by its four values and submodular (`E(0,1) + E(1,0) ≥ E(0,0) + E(1,1)`).
 //! The maximum flow is found by push-relabel (Goldberg and Tarjan), first-in first-out, with
 //! the global relabelling that makes it fast on grids; pixels that can still send flow to
@@ -25,12 +26,32 @@ pub(crate) struct Energy {
     h: usize,
     /// What label 1 costs over label 0, per pixel.
     linear: Vec<f32>,
-    /// Per pixel, the arcs to its right, left, lower and upper neighbour.
-    arcs: Vec<[f32; 4]>,
+    /// Per pixel, the arcs to its neighbours, in the order of [`STEPS`].
+    arcs: Vec<[f32; ARCS]>,
 }
 
-const RIGHT: usize = 0;
-const DOWN: usize = 2;
+/// A pixel's arcs: right, left, down, up, then the same two pixels away. Arc `d ^ 1` runs
+/// the other way.
+const ARCS: usize = 8;
+const STEPS: [(isize, isize); ARCS] = [
+    (1, 0),
+    (-1, 0),
+    (0, 1),
+    (0, -1),
+    (2, 0),
+    (-2, 0),
+    (0, 2),
+    (0, -2),
+];
+
+/// The neighbour a pair term joins a pixel to: the next one right or down, or the one after.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Neighbour {
+    Right = 0,
+    Down = 2,
+    Right2 = 4,
+    Down2 = 6,
+}
 
 impl Energy {
     pub(crate) fn new(w: usize, h: usize) -> Energy {
@@ -38,7 +59,7 @@ impl Energy {
             w,
             h,
             linear: vec![0.0; w * h],
-            arcs: vec![[0.0; 4]; w * h],
+            arcs: vec![[0.0; ARCS]; w * h],
         }
     }
 
@@ -47,17 +68,18 @@ impl Energy {
         self.linear[p] += cost;
     }
 
-    /// Adds the pair term between `p` and its right neighbour (`down` false) or the one
-    /// below it. A pair that is not submodular is made so by lowering `E(0,1)+E(1,0)` to
+    /// Adds the pair term between `p` and its neighbour `n`, which must be inside the grid.
+    /// A pair that is not submodular is made so by lowering `E(0,1)+E(1,0)` to
     /// `E(0,0)+E(1,1)` (its labels then cost nothing extra to differ).
-    pub(crate) fn pair(&mut self, p: usize, down: bool, e: Pair) {
-        let q = if down { p + self.w } else { p + 1 };
+    pub(crate) fn pair(&mut self, p: usize, n: Neighbour, e: Pair) {
+        let (dx, dy) = STEPS[n as usize];
+        let q = p + dx as usize + dy as usize * self.w;
         let [a, b, c, d] = e;
         // E = a + (c − a)·x_p + (d − c)·x_q + (b + c − a − d)·(1 − x_p)·x_q
         self.linear[p] += c - a;
         self.linear[q] += d - c;
         let k = (b + c - a - d).max(0.0);
-        self.arcs[p][if down { DOWN } else { RIGHT }] += k;
+        self.arcs[p][n as usize] += k;
     }
 
     /// The labelling of least energy: `true` for label 1.
@@ -73,8 +95,8 @@ impl Energy {
 struct Flow {
     w: usize,
     h: usize,
-    /// Residual capacity of each pixel's four arcs (right, left, down, up).
-    cap: Vec<[i64; 4]>,
+    /// Residual capacity of each pixel's arcs ([`STEPS`]).
+    cap: Vec<[i64; ARCS]>,
     /// Residual capacity to the sink.
     sink: Vec<i64>,
     excess: Vec<i64>,
@@ -84,16 +106,10 @@ struct Flow {
 impl Flow {
     fn new(e: &Energy) -> Flow {
         let n = e.w * e.h;
-        let mut cap = vec![[0i64; 4]; n];
+        let mut cap = vec![[0i64; ARCS]; n];
         for (p, arcs) in cap.iter_mut().enumerate() {
-            let (x, y) = (p % e.w, p / e.w);
-            let right = (e.arcs[p][RIGHT] * UNIT).round() as i64;
-            if right > 0 && x + 1 < e.w {
-                arcs[RIGHT] += right;
-            }
-            let down = (e.arcs[p][DOWN] * UNIT).round() as i64;
-            if down > 0 && y + 1 < e.h {
-                arcs[DOWN] += down;
+            for (arc, k) in arcs.iter_mut().zip(e.arcs[p]) {
+                *arc = (k * UNIT).round().max(0.0) as i64;
             }
         }
         // Label 1's cost on the source's arc, label 0's on the sink's; the source's arcs are
@@ -119,13 +135,14 @@ impl Flow {
 
     /// The neighbour through arc `dir` of `p`, if inside the grid.
     fn next(&self, p: usize, dir: usize) -> Option<usize> {
-        let (x, y) = (p % self.w, p / self.w);
-        match dir {
-            0 => (x + 1 < self.w).then(|| p + 1),
-            1 => (x > 0).then(|| p - 1),
-            2 => (y + 1 < self.h).then(|| p + self.w),
-            _ => (y > 0).then(|| p - self.w),
-        }
+        let (dx, dy) = STEPS[dir];
+        let x = (p % self.w)
+            .checked_add_signed(dx)
+            .filter(|&x| x < self.w)?;
+        let y = (p / self.w)
+            .checked_add_signed(dy)
+            .filter(|&y| y < self.h)?;
+        Some(y * self.w + x)
     }
 
     /// Exact heights: each pixel's distance to the sink in the residual graph (1 for a pixel
@@ -143,7 +160,7 @@ impl Flow {
             }
         }
         while let Some(q) = queue.pop_front() {
-            for dir in 0..4 {
+            for dir in 0..ARCS {
                 // A pixel p with a residual arc p → q: q's neighbour through `dir`, whose arc
                 // back to q is the opposite direction.
                 if let Some(p) = self.next(q, dir) {
@@ -187,7 +204,7 @@ impl Flow {
                     continue;
                 }
                 let mut pushed = false;
-                for dir in 0..4 {
+                for dir in 0..ARCS {
                     if self.excess[p] == 0 {
                         break;
                     }
@@ -213,7 +230,7 @@ impl Flow {
                     if self.sink[p] > 0 {
                         lowest = 0;
                     }
-                    for dir in 0..4 {
+                    for dir in 0..ARCS {
                         if let Some(q) = self.next(p, dir) {
                             if self.cap[p][dir] > 0 {
                                 lowest = lowest.min(self.height[q]);
@@ -252,10 +269,11 @@ mod tests {
     use super::*;
 
     /// Every labelling's energy, by brute force, for a small grid.
-    fn energy(w: usize, h: usize, unary: &[f32], pairs: &[(usize, bool, Pair)], x: &[bool]) -> f32 {
-        let mut e: f32 = (0..w * h).filter(|&p| x[p]).map(|p| unary[p]).sum();
-        for &(p, down, pair) in pairs {
-            let q = if down { p + w } else { p + 1 };
+    fn energy(w: usize, unary: &[f32], pairs: &[(usize, Neighbour, Pair)], x: &[bool]) -> f32 {
+        let mut e: f32 = (0..unary.len()).filter(|&p| x[p]).map(|p| unary[p]).sum();
+        for &(p, n, pair) in pairs {
+            let (dx, dy) = STEPS[n as usize];
+            let q = p + dx as usize + dy as usize * w;
             e += pair[usize::from(x[p]) * 2 + usize::from(x[q])];
         }
         e
@@ -277,13 +295,19 @@ mod tests {
             let mut pairs = Vec::new();
             for p in 0..w * h {
                 let (x, y) = (p % w, p / w);
-                for down in [false, true] {
-                    if (down && y + 1 < h) || (!down && x + 1 < w) {
+                for n in [
+                    Neighbour::Right,
+                    Neighbour::Down,
+                    Neighbour::Right2,
+                    Neighbour::Down2,
+                ] {
+                    let (dx, dy) = STEPS[n as usize];
+                    if x + (dx as usize) < w && y + (dy as usize) < h {
                         let (a, d) = (next(), next());
                         // Submodular: b + c ≥ a + d.
                         let b = next();
                         let c = (a + d - b).max(0.0) + next();
-                        pairs.push((p, down, [a, b, c, d]));
+                        pairs.push((p, n, [a, b, c, d]));
                     }
                 }
             }
@@ -291,17 +315,17 @@ mod tests {
             for (p, &u) in unary.iter().enumerate() {
                 e.unary(p, u);
             }
-            for &(p, down, pair) in &pairs {
-                e.pair(p, down, pair);
+            for &(p, n, pair) in &pairs {
+                e.pair(p, n, pair);
             }
             let got = e.minimise();
             let best = (0..1u32 << (w * h))
                 .map(|m| {
                     let x: Vec<bool> = (0..w * h).map(|p| m >> p & 1 == 1).collect();
-                    energy(w, h, &unary, &pairs, &x)
+                    energy(w, &unary, &pairs, &x)
                 })
                 .fold(f32::MAX, f32::min);
-            let mine = energy(w, h, &unary, &pairs, &got);
+            let mine = energy(w, &unary, &pairs, &got);
             assert!(
                 mine <= best + 0.05,
                 "the cut's energy {mine} is above the least {best}"

@@ -161,13 +161,14 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
         100.0 * clean_worst
     );
     // Floors a little under what was measured (mean removed: corner handle 0.86, dark line
-    // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.56 (inverted where
-    // found, by the detector or by the blend's edges, the rest of the line by a graph cut), tiled 0.81 (worst 0.67, the graphic,
-    // where the mark shows on few instances and the parts of the stack that are the
-    // photo's are dropped by their wavering opacity); clean photos 100 % unchanged),
+    // 0.97, CJK stamp 0.85 (worst of the three 0.74), large centred 0.68 (worst 0.45;
+    // inverted where found, by the detector on the photo or on its darkest channel, or by
+    // the blend's edges, the rest of the line by a graph cut), tiled 0.81 (worst 0.67, the
+    // graphic, where the mark shows on few instances and the parts of the stack that are
+    // the photo's are dropped by their wavering opacity); clean photos 100 % unchanged),
     // so a change that loses ground fails here. Large low-opacity words are the open
     // problem: the text detector misses most of them.
-    let floor = [0.8, 0.9, 0.8, 0.52, 0.78];
+    let floor = [0.8, 0.9, 0.8, 0.64, 0.78];
     for ((label, mean, _, _), floor) in table.iter().zip(floor) {
         assert!(*mean >= floor, "{label}: mean removed {mean:.2} < {floor}");
     }
@@ -178,6 +179,15 @@ fn every_kind_of_mark_is_removed_and_clean_photos_stay() {
             "{label}: PSNR outside the marks {outside:.1} dB"
         );
     }
+    let (_, _, large_worst, large_outside) = table[3];
+    assert!(
+        large_worst >= 0.4,
+        "large centred: one photo only {large_worst:.2} removed"
+    );
+    assert!(
+        large_outside >= 38.0,
+        "large centred: PSNR outside the marks {large_outside:.1} dB"
+    );
     let (_, _, tiled_worst, tiled_outside) = table[4];
     assert!(
         tiled_worst >= 0.6,

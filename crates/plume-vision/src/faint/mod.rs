@@ -49,6 +49,12 @@ const PAIR_TOLERANCE: f32 = 0.03;
 /// detector finds itself may measure less.
 const MIN_SIGNIFICANCE: f32 = 10.0;
 
+/// Inside a box the detector drew on the darkest channel, the pairs at the mark's step need
+/// only stand this far over the rest: the box is the evidence, and what is inverted must
+/// still measure the step's opacity and fit the blend. The graphic's 样片 measures 8.8,
+/// random boxes of a clean vivid screen about 3.
+const MIN_LOCAL_SIGNIFICANCE: f32 = 5.0;
+
 /// Edges within this of the peak's step are drawn.
 const BAND: f32 = 0.06;
 
@@ -64,6 +70,20 @@ pub(crate) struct Faint {
     work: RgbImage,
     edges_width: usize,
     scale: f32,
+    outlines: Outlines,
+}
+
+/// How [`Faint::cut`] tells a letter it labelled from a bright part of the photo, by the
+/// piece's outline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Outlines {
+    /// Mostly along the mark's edges (those whose step the three channels agree on): when
+    /// the step was found from them, they are many.
+    OnEdges,
+    /// Mostly restored flat: across it, taking the mark's step off the inside leaves little
+    /// of the step there was. For a word found on the darkest channel, over vivid colours
+    /// where the channels rarely agree.
+    Restored,
 }
 
 /// Finds large faint white words on `rgb`; `None` when the edges show no common step.
@@ -78,7 +98,7 @@ pub(crate) fn find(vision: &Vision, rgb: &RgbImage) -> Result<Option<Faint>> {
         scale,
         ..
     } = measured;
-    let Some(step) = peak(&pairs(steps, w, h)) else {
+    let Some(step) = peak(&pairs(steps, w, (0, 0, w, h)), MIN_SIGNIFICANCE) else {
         return Ok(None);
     };
     let at_peak = |s: f32| (s.abs() - step).abs() <= BAND;
@@ -110,6 +130,29 @@ pub(crate) fn find(vision: &Vision, rgb: &RgbImage) -> Result<Option<Faint>> {
 pub(crate) fn known(rgb: &RgbImage, opacity: f32) -> Option<Faint> {
     let step = -(1.0 - opacity.clamp(0.0, 0.95)).ln();
     Steps::of(rgb).map(|s| s.at(step, Vec::new()))
+}
+
+/// A large white word the text detector saw on the photo's darkest channel alone (`rect`,
+/// input pixels: over vivid colours, where one channel sits at 255 and the photo's own
+/// gradients make the channels' steps disagree, its edges do not stand out of the whole
+/// photo's), with the step the pairs inside `rect` peak at; `None` when they show none.
+pub(crate) fn within(rgb: &RgbImage, rect: Rect) -> Option<Faint> {
+    let measured = Steps::of(rgb)?;
+    let at = |v: u32, most: usize| ((v as f32 * measured.scale) as usize).min(most);
+    let region = (
+        at(rect.x, measured.w),
+        at(rect.y, measured.h),
+        at(rect.x + rect.w, measured.w),
+        at(rect.y + rect.h, measured.h),
+    );
+    let step = peak(
+        &pairs(&measured.steps, measured.w, region),
+        MIN_LOCAL_SIGNIFICANCE,
+    )?;
+    Some(Faint {
+        outlines: Outlines::Restored,
+        ..measured.at(step, vec![rect])
+    })
 }
 
 /// Each pixel's step in `ln(255 − v)` across it, at most [`WORK_SIDE`] on the long side.
@@ -194,6 +237,7 @@ impl Steps {
             work: self.work,
             edges_width: self.w,
             scale: self.scale,
+            outlines: Outlines::OnEdges,
         }
     }
 }
@@ -231,19 +275,25 @@ pub(crate) fn along_line(rect: Rect, w: u32, h: u32) -> Rect {
 
 /// The histogram of paired steps (bins of [`BIN`]): along each row and column, the middle
 /// of each edge (its step's extreme within 2 px) that enters a bright stroke, paired with
-/// the first edge after it, within [`PAIR_REACH`], that leaves by the same step.
-fn pairs(steps: &[[f32; 2]], w: usize, h: usize) -> Vec<u32> {
+/// the first edge after it, within [`PAIR_REACH`], that leaves by the same step; within
+/// `region` (`x0, y0, x1, y1`, exclusive) of the `w`-wide grid.
+fn pairs(steps: &[[f32; 2]], w: usize, region: (usize, usize, usize, usize)) -> Vec<u32> {
     let mut histogram = vec![0u32; SEARCH.end + 4];
     let mut middles: Vec<(usize, f32)> = Vec::new();
+    let (x0, y0, x1, y1) = region;
     for dir in [0usize, 1] {
-        let (lines, len) = if dir == 0 { (h, w) } else { (w, h) };
-        for line in 0..lines {
+        let (lines, along) = if dir == 0 {
+            (y0..y1, x0..x1)
+        } else {
+            (x0..x1, y0..y1)
+        };
+        for line in lines {
             let step = |k: usize| {
                 let i = if dir == 0 { line * w + k } else { k * w + line };
                 steps[i][dir]
             };
             middles.clear();
-            for k in 2..len.saturating_sub(2) {
+            for k in along.start.max(2)..along.end.saturating_sub(2) {
                 let s = step(k);
                 // The first of equal extremes stands for the edge.
                 if s != 0.0
@@ -276,8 +326,8 @@ fn pairs(steps: &[[f32; 2]], w: usize, h: usize) -> Vec<u32> {
 
 /// The mark's step: the middle of the three bins in [`SEARCH`] that stand most significantly
 /// over what the bins three away on either side predict (their geometric mean: the
-/// histogram falls about exponentially), if by [`MIN_SIGNIFICANCE`].
-fn peak(histogram: &[u32]) -> Option<f32> {
+/// histogram falls about exponentially), if by `least` standard deviations.
+fn peak(histogram: &[u32], least: f32) -> Option<f32> {
     SEARCH
         .map(|b| {
             let seen = (histogram[b - 1] + histogram[b] + histogram[b + 1]) as f32;
@@ -289,7 +339,7 @@ fn peak(histogram: &[u32]) -> Option<f32> {
             // making a handful of pairs significant.
             (b, (seen - expected) / (expected + 4.0).sqrt())
         })
-        .filter(|&(_, z)| z >= MIN_SIGNIFICANCE)
+        .filter(|&(_, z)| z >= least)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(b, _)| (b as f32 + 0.5) * BIN)
 }
@@ -317,9 +367,13 @@ mod tests {
         edge(1, 30, 0.30);
         edge(2, 10, -0.45);
         edge(2, 10 + PAIR_REACH + 5, 0.45);
-        let histogram = pairs(&steps, w, h);
+        let histogram = pairs(&steps, w, (0, 0, w, h));
         assert_eq!(histogram.iter().sum::<u32>(), 1, "{histogram:?}");
         assert_eq!(histogram[(0.455 / BIN) as usize], 1);
+        // Inside a region: only its rows, and only the edges within its columns.
+        assert_eq!(pairs(&steps, w, (0, 0, w, 1)).iter().sum::<u32>(), 1);
+        assert_eq!(pairs(&steps, w, (0, 1, w, 3)).iter().sum::<u32>(), 0);
+        assert_eq!(pairs(&steps, w, (0, 0, 25, 1)).iter().sum::<u32>(), 0);
     }
 
     #[test]
@@ -328,12 +382,12 @@ mod tests {
         let photo: Vec<u32> = (0..SEARCH.end + 4)
             .map(|b| (5000.0 * (-(b as f32) / 4.0).exp()) as u32 + 20)
             .collect();
-        assert_eq!(peak(&photo), None);
+        assert_eq!(peak(&photo, MIN_SIGNIFICANCE), None);
         let mut marked = photo.clone();
         for (b, extra) in [(17, 40), (18, 120), (19, 50)] {
             marked[b] += extra;
         }
-        let step = peak(&marked).expect("the bump is found");
+        let step = peak(&marked, MIN_SIGNIFICANCE).expect("the bump is found");
         assert!((step - 18.5 * BIN).abs() < 1e-6, "{step}");
         // The same bump on a photo with thousands of pairs at that step is noise.
         let busy: Vec<u32> = photo.iter().map(|c| c + 3000).collect();
@@ -341,6 +395,6 @@ mod tests {
         for (b, extra) in [(17, 40), (18, 120), (19, 50)] {
             busy_marked[b] += extra;
         }
-        assert_eq!(peak(&busy_marked), None);
+        assert_eq!(peak(&busy_marked, MIN_SIGNIFICANCE), None);
     }
 }

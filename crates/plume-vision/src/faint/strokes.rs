@@ -317,6 +317,7 @@ pub(super) struct Window {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Outlines;
     use super::*;
     use image::Rgb;
 
@@ -350,6 +351,7 @@ mod tests {
             work: RgbImage::from_pixel(w as u32, h as u32, Rgb([255; 3])),
             edges_width: w,
             scale: 1.0,
+            outlines: Outlines::OnEdges,
         }
     }
 
