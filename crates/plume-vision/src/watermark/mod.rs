@@ -10,7 +10,8 @@
 //! Filling whole boxes leaves visible streaks, so only the strokes are masked, plus a
 //! margin for the anti-aliased edge. The polarity (light or dark ink) is checked by the
 //! opacity the strokes measure: near 0, they are the gaps between the real strokes. A mask
-//! to inpaint must spread along its line: bunched in part of the box it is the photo's.
+//! to inpaint must spread along its line: bunched in part of the box it is the photo's. A
+//! banner's white strokes that neither invert nor are opaque are not inpainted either.
 //! Explicit `regions` from the caller are always removed whole (logos and hard cases). An
 //! image where nothing is removed comes back as the very same bytes.
 
@@ -123,6 +124,12 @@ fn word_taken_off(
         accepted: opacity.is_some(),
         opacity,
     }
+}
+
+/// A large line away from the edges and corners: a banner across the photo.
+fn banner(candidate: &Candidate) -> bool {
+    let has = |r: &str| candidate.reasons.contains(&r);
+    has("large") && !has("corner") && !has("edge")
 }
 
 /// A mark whose strokes measure an opacity under this has its polarity misread...
@@ -264,6 +271,9 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         }
         let s = flipped.as_ref().unwrap_or(s);
         // A semi-transparent mark is inverted; what is too opaque for that is inpainted.
+        let opaque = measured
+            .as_ref()
+            .is_some_and(|m| m.opacity >= blend::MAX_INVERTIBLE);
         match measured.and_then(|m| m.invert(&mut rgb)) {
             Some(inverted) => {
                 candidate.opacity = Some(inverted.opacity);
@@ -278,6 +288,14 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             None if along_the_line(*rect, &s.pixels) < MIN_LINE_SPREAD => {
                 candidate.accepted = false;
                 candidate.reasons.push("strokes not along the line");
+            }
+            // A large white word across the photo is semi-transparent as a rule: when its
+            // strokes do not invert and are not opaque either, they are likely the photo's
+            // bright parts (a cup's rim under the word), and inpainting a banner's worth of
+            // them would smear the photo. The faint-word search below looks for its strokes.
+            None if s.bright && banner(candidate) && !opaque => {
+                candidate.accepted = false;
+                candidate.reasons.push("large, not inverted");
             }
             None => {
                 for (x, y) in &s.pixels {
