@@ -243,6 +243,9 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
             candidate.reasons.push("a tile of the lattice");
         }
     }
+    let found_large = candidates
+        .iter()
+        .any(|c| c.accepted && c.reasons.contains(&"large"));
     let mut large_white = Vec::new();
     for (candidate, (rect, s)) in candidates.iter_mut().zip(&measured) {
         if !candidate.accepted {
@@ -305,10 +308,8 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
         }
     }
     // A large white word the detector missed over vivid colours is looked for on the darkest
-    // channel, unless it found a large mark already (the look costs a second detection).
-    let found_large = candidates
-        .iter()
-        .any(|c| c.accepted && c.reasons.contains(&"large"));
+    // channel, unless it took a large line for a mark already (the look costs a second
+    // detection).
     let whiter = if !found_large {
         on_darkest_channel(vision, &rgb, &joined)?
     } else {
