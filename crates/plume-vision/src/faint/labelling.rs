@@ -43,8 +43,10 @@ impl Faint {
     /// [`CUT_CAP`] steps), that is an energy a minimum cut solves exactly (`cut`). The
     /// mark's outline is where restoring one side takes a whole step off, all around a
     /// stroke; pixels too dark to lie under the mark (a channel under `255·a`) and the
-    /// box's border keep label 0. Pieces whose outline is mostly not the mark's edges are
-    /// dropped ([`CUT_ON_EDGES`]).
+    /// box's border keep label 0. Pairs two apart take the step across an anti-aliased rim,
+    /// which one label change between neighbours would leave split. Pieces whose outline
+    /// is mostly not the mark's edges ([`CUT_ON_EDGES`]), or for [`Outlines::Restored`]
+    /// mostly not flattened by taking the step off ([`RESTORED_RESIDUAL`]), are dropped.
     pub(super) fn cut(&self, rect: Rect) -> Vec<(u32, u32)> {
         let Some(window) = self.window(rect) else {
             return Vec::new();
@@ -119,6 +121,7 @@ impl Faint {
         }
         self.to_input(rect, &window, |i| under[i])
     }
+
     /// Whether at least [`CUT_ON_EDGES`] of a piece's `outline` (indices in `window`) lies
     /// within [`CUT_NEAR`] px of the mark's edges.
     fn on_edges(&self, window: &Window, outline: &[usize]) -> bool {

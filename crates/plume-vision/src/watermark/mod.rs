@@ -80,7 +80,7 @@ fn on_darkest_channel(vision: &Vision, rgb: &RgbImage, boxes: &[Rect]) -> Result
         detect(vision, &darkest)?
             .into_iter()
             .map(|b| b.rect)
-            .filter(|r| !boxes.iter().any(|b| overlap(b, r) > 0))
+            .filter(|r| !boxes.iter().any(|b| overlaps(b, r)))
             .collect(),
     )
     .into_iter()
@@ -88,10 +88,9 @@ fn on_darkest_channel(vision: &Vision, rgb: &RgbImage, boxes: &[Rect]) -> Result
     .collect())
 }
 
-fn overlap(a: &Rect, b: &Rect) -> u64 {
-    let w = (a.x + a.w).min(b.x + b.w).saturating_sub(a.x.max(b.x));
-    let h = (a.y + a.h).min(b.y + b.h).saturating_sub(a.y.max(b.y));
-    u64::from(w) * u64::from(h)
+/// Whether `a` and `b` share a pixel.
+fn overlaps(a: &Rect, b: &Rect) -> bool {
+    a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h
 }
 
 /// Records an inverted mark: every pixel it changed, and those left for inpainting.
