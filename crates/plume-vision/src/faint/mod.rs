@@ -151,7 +151,7 @@ pub(crate) fn within(rgb: &RgbImage, rect: Rect) -> Option<Faint> {
     )?;
     Some(Faint {
         outlines: Outlines::Restored,
-        ..measured.at(step, vec![rect])
+        ..measured.at(step, Vec::new())
     })
 }
 

@@ -329,18 +329,15 @@ pub fn remove_watermark(vision: &Vision, bytes: &[u8], forced: &[[u64; 4]]) -> R
     // inside them; inverted as the faint words below are, never inpainted.
     for rect in whiter {
         let gray = luminance(&rgb);
-        let inverted = faint::within(&rgb, faint::grown(rect, w, h)).and_then(|found| {
+        let area = faint::grown(rect, w, h);
+        let inverted = faint::within(&rgb, area).and_then(|found| {
             found
-                .invert_cut(faint::grown(rect, w, h), &gray, &mut rgb)
-                .or_else(|| found.invert_voted(faint::grown(rect, w, h), &gray, &mut rgb))
+                .invert_cut(area, &gray, &mut rgb)
+                .or_else(|| found.invert_voted(area, &gray, &mut rgb))
         });
         let reasons = vec!["white", "darkest channel"];
         candidates.push(word_taken_off(
-            faint::grown(rect, w, h),
-            reasons,
-            inverted,
-            &mut mask,
-            &mut fill,
+            area, reasons, inverted, &mut mask, &mut fill,
         ));
     }
     // Large faint words the detector missed over the photo, found by their blend's edges
